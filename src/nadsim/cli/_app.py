@@ -1,0 +1,89 @@
+"""The Typer application, error handling and safe file output shared by every command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from nadsim._errors import NadsimError
+
+app = typer.Typer(
+    name="nadsim",
+    help="NAD+ precursor QSP simulator (research model, not medical advice).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(width=132)
+err_console = Console(stderr=True)
+STATE = {"debug": False}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+    STATE["debug"] = debug
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    target = Path(path)
+    if target.exists() and target.is_dir():
+        raise NadsimError("out", "a file path, not a directory", str(target))
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.exists():
+        raise NadsimError("out", "a path in an existing directory", str(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".tmp", dir=parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def main() -> None:
+    """Entry point: one-line errors, no traceback unless ``--debug``."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except NadsimError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            if debug:
+                raise
+            err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(type(exc).__name__ + ': ' + str(exc))} (run with --debug for details)",
+                          highlight=False, soft_wrap=True)
+        sys.exit(1)

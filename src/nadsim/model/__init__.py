@@ -1,0 +1,33 @@
+"""Model definition layer: pure data, imports no solver."""
+
+from nadsim.model._expr import Expr as Expr
+from nadsim.model._expr import parse_expr as parse_expr
+from nadsim.model._model import AssignmentRule as AssignmentRule
+from nadsim.model._model import Compartment as Compartment
+from nadsim.model._model import Link as Link
+from nadsim.model._model import Model as Model
+from nadsim.model._model import Reaction as Reaction
+from nadsim.model._model import Species as Species
+from nadsim.model._model import State as State
+from nadsim.model._model import rxn as rxn
+from nadsim.model._parameter import GRADES as GRADES
+from nadsim.model._parameter import Parameter as Parameter
+from nadsim.model._parameter import Provenance as Provenance
+from nadsim.model._parameter import load_parameters as load_parameters
+
+__all__ = [
+    "GRADES",
+    "AssignmentRule",
+    "Compartment",
+    "Expr",
+    "Link",
+    "Model",
+    "Parameter",
+    "Provenance",
+    "Reaction",
+    "Species",
+    "State",
+    "load_parameters",
+    "parse_expr",
+    "rxn",
+]
