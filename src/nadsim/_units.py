@@ -48,6 +48,10 @@ CANONICAL: dict[str, str] = {
     "[mass] / [substance]": "g/mol",
 }
 
+#: units kept as written instead of converted to the canonical unit of their dimension:
+#: cytokines are reported in pg/mL everywhere, and mg/L would make them 1e-6-sized numbers
+PRESERVED: frozenset[str] = frozenset({"pg/mL"})
+
 _NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
 
@@ -64,6 +68,8 @@ def unit_of(text: str) -> pint.Unit:
 
 def to_canonical(value: float, unit: str) -> tuple[float, str]:
     """Convert ``value`` in ``unit`` to nadsim's canonical unit of that dimension."""
+    if unit.strip() in PRESERVED:
+        return float(value), unit.strip()
     u = unit_of(unit)
     dim = str(u.dimensionality)
     if u == ureg.dimensionless or dim == "dimensionless":

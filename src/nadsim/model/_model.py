@@ -172,6 +172,12 @@ class Model:
     def __hash__(self) -> int:
         return hash(self._digest)  # type: ignore[attr-defined]
 
+    def __reduce__(self):  # mappingproxy fields do not pickle; rebuild (and re-check) from dicts
+        kw = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        for f in ("parameters", "dose_targets", "infusion_inputs"):
+            kw[f] = dict(kw[f])
+        return (_rebuild_model, (kw,))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Model) and self._digest == other._digest  # type: ignore[attr-defined]
 
@@ -236,7 +242,18 @@ class Model:
             if params[k].expr is not None:
                 raise ModelDefinitionError(k, "a free parameter (it is derived from others)", v)
             params[k] = params[k].with_value(float(v))
-        return replace(self, parameters=params)
+        return self._with_values(params)
+
+    def _with_values(self, params: dict[str, Parameter]) -> Model:
+        """A copy with new parameter *values* only: the structure (ids, expressions, units, moiety
+        balance) was checked when this model was built and cannot change, so it is not re-checked;
+        each new value was range-checked by :class:`Parameter`."""
+        new = object.__new__(type(self))
+        for f in self.__dataclass_fields__:
+            object.__setattr__(new, f, getattr(self, f))
+        object.__setattr__(new, "parameters", MappingProxyType(params))
+        object.__setattr__(new, "_digest", new._compute_hash())
+        return new
 
     def with_parameter_objects(self, updates: Iterable[Parameter]) -> Model:
         params = dict(self.parameters)
@@ -358,6 +375,10 @@ class Model:
         got = e.unit(units, where)
         if not same_dimension(got, expected):
             raise ModelDefinitionError(where, f"in {expected:~}", f"{got:~} from {e.text!r}")
+
+
+def _rebuild_model(kw: dict) -> Model:
+    return Model(**kw)
 
 
 def _u(text: str):

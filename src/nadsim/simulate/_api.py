@@ -24,9 +24,9 @@ DISCLAIMER = (
 
 
 def default_model() -> Model:
-    from nadsim.model.library import build_nad_core
+    from nadsim.model.library import build_full
 
-    return build_nad_core()
+    return build_full()
 
 
 def time_grid(until_h: float, *, step_h: float | None = None, regimen: Regimen | None = None) -> np.ndarray:
@@ -46,17 +46,17 @@ def time_grid(until_h: float, *, step_h: float | None = None, regimen: Regimen |
 def simulate(model: Model | None = None, regimen: Regimen | None = None,
              times: Sequence[float] | np.ndarray | None = None, *,
              parameters: Mapping[str, float] | None = None, rtol: float = 1e-8, atol: float = 1e-10,
-             method: str = "BDF") -> xr.Dataset:
+             method: str = "LSODA") -> xr.Dataset:
     """Simulate one subject from its undosed baseline.
 
     Parameters
     ----------
-    model : the model (default: the NAD+ metabolome, ``nad_core``).
+    model : the model (default: ``build_full()``, the NAD+ metabolome with the mechanism modules).
     regimen : doses; ``None`` simulates the baseline.
     times : output times in h from the first dose (default 0-24 h).
     parameters : free-parameter overrides in canonical units (uM, L, h, umol).
     rtol, atol : solver tolerances (relative; absolute in state units).
-    method : SciPy stiff method ("BDF", "LSODA" or "Radau").
+    method : SciPy method: "LSODA" (default; stiff/non-stiff switching), "BDF" or "Radau".
 
     Returns
     -------
@@ -69,6 +69,10 @@ def simulate(model: Model | None = None, regimen: Regimen | None = None,
     regimen = regimen or Regimen.none()
     if parameters:
         model = model.with_parameters(parameters)
+    if regimen.doses and "trial_on" in model.parameters and model.parameters["trial_on"].value == 0.0:
+        # a dosed patient is in a treatment arm from the first dose: expectancy/visit effects apply
+        # (a placebo arm is nadsim.model.library.full.with_trial_arm on an undosed run)
+        model = model.with_parameters(trial_on=1.0, t_trial_start=regimen.doses[0].time_h)
     t = np.asarray(times if times is not None else time_grid(24.0, regimen=regimen), dtype=float)
     if t.ndim != 1 or t.size < 2 or np.any(np.diff(t) <= 0) or t[0] < 0:
         raise InputError("times", "a strictly increasing 1-D grid of at least 2 times >= 0 h", f"shape {t.shape}")
@@ -82,7 +86,7 @@ def simulate(model: Model | None = None, regimen: Regimen | None = None,
     p = cm.base_parameters()
     y0 = steady_state(cm, p)
     Y, stats = integrate(cm, y0, p, regimen, t, rtol=rtol, atol=atol, method=method)
-    R = cm.rules(t[:, None], Y, p)
+    R = cm.rules(t, Y, p)  # t (T,) broadcasts against Y (T, n); t[:, None] made (T, T) for time-dependent rules
     data: dict[str, Any] = {}
     for i, n in enumerate(cm.rule_names):
         data[n] = xr.DataArray(R[:, i], dims="time", attrs={"units": model.unit_of(n), "kind": "output"})

@@ -14,9 +14,11 @@ Generated functions:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,34 +36,75 @@ def _names(model: Model) -> dict[str, str]:
     return ren
 
 
-def _source(model: Model) -> str:
+def _needed_rules(model: Model) -> list:
+    """Rules the derivatives depend on (directly or through other rules), in model order."""
+    by_name = {a.name: a for a in model.rules}
+    need: set[str] = set()
+    frontier = set()
+    for r in model.reactions:
+        frontier |= parse_expr(r.rate, r.name).symbols
+    for st in model.states:
+        frontier |= parse_expr(st.rhs, st.name).symbols
+    while frontier:
+        n = frontier.pop()
+        if n in by_name and n not in need:
+            need.add(n)
+            frontier |= parse_expr(by_name[n].expr, n).symbols
+    return [a for a in model.rules if a.name in need]
+
+
+def _source(model: Model, scalar: bool = False) -> str:
+    """Python source of the model functions.
+
+    ``scalar=False``: array code over ``xp`` with leading batch dimensions (``y[..., i]``).
+    ``scalar=True``: the same expressions over Python floats and :mod:`math` (``y[i]``), for
+    the single-subject SciPy path where NumPy scalar overhead dominates.
+    """
     ren = _names(model)
+    ix = "[{}]" if scalar else "[..., {}]"
     pidx = {n: i for i, n in enumerate(model.parameters)}
     sidx = {n: i for i, n in enumerate(model.state_names)}
     L: list[str] = []
     emit = L.append
 
     # derive
-    emit("def derive(p, xp):")
-    emit("    cols = [p[..., i] for i in range(p.shape[-1])]")
+    if scalar:
+        emit("def derive(p, xp):")
+        emit("    cols = list(p)")
+    else:
+        emit("def derive(p, xp):")
+        emit("    cols = [p[..., i] for i in range(p.shape[-1])]")
     for n in model.derived_order():
         e = parse_expr(model.parameters[n].expr or "", n)
         for dep in sorted(e.symbols):
             emit(f"    q_{dep} = cols[{pidx[dep]}]")
         emit(f"    cols[{pidx[n]}] = {e.to_python(ren)}")
-    emit("    return xp.stack(xp.broadcast_arrays(*cols), axis=-1)")
+    emit("    return cols" if scalar else "    return xp.stack(xp.broadcast_arrays(*cols), axis=-1)")
     emit("")
 
-    def unpack(indent: str = "    ") -> None:
+    def unpack(rules: list, used: set[str] | None = None, indent: str = "    ") -> None:
         for n, i in sidx.items():
-            emit(f"{indent}s_{n} = y[..., {i}]")
+            if used is None or n in used:
+                emit(f"{indent}s_{n} = y{ix.format(i)}")
         for n, i in pidx.items():
-            emit(f"{indent}q_{n} = p[..., {i}]")
-        for a in model.rules:
+            if used is None or n in used:
+                emit(f"{indent}q_{n} = p{ix.format(i)}")
+        for a in rules:
             emit(f"{indent}a_{a.name} = {parse_expr(a.expr, a.name).to_python(ren)}")
 
+    rhs_rules = _needed_rules(model)
+    used: set[str] = {c.volume for c in model.compartments}
+    for r in model.reactions:
+        used |= parse_expr(r.rate, r.name).symbols
+    for st in model.states:
+        used |= parse_expr(st.rhs, st.name).symbols
+    for a in rhs_rules:
+        used |= parse_expr(a.expr, a.name).symbols
+    comp_vol = {c.name: c.volume for c in model.compartments}
+    used = {comp_vol.get(u, u) for u in used}
+
     emit("def rhs(t, y, p, xp):")
-    unpack()
+    unpack(rhs_rules, used)
     for r in model.reactions:
         emit(f"    v_{r.name} = {parse_expr(r.rate, r.name).to_python(ren)}")
     vol = {s.name: f"q_{model.compartment_of[s.name].volume}" for s in model.species}
@@ -78,20 +121,28 @@ def _source(model: Model) -> str:
         out.append(parse_expr(st.rhs, st.name).to_python(ren))
     for i, o in enumerate(out):
         emit(f"    d{i} = {o}")
-    emit(f"    return xp.stack(xp.broadcast_arrays({', '.join(f'd{i}' for i in range(len(out)))}, y[..., 0]), axis=-1)[..., :{len(out)}]")
+    if scalar:
+        emit(f"    return [{', '.join(f'd{i}' for i in range(len(out)))}]")
+    else:
+        emit(f"    return xp.stack(xp.broadcast_arrays({', '.join(f'd{i}' for i in range(len(out)))}, y[..., 0]), axis=-1)[..., :{len(out)}]")
     emit("")
+    if scalar:
+        return "\n".join(L)
 
     emit("def rules(t, y, p, xp):")
-    unpack()
+    unpack(list(model.rules))
     names = ", ".join(f"a_{a.name}" for a in model.rules) or "y[..., 0] * 0.0"
     emit(f"    return xp.stack(xp.broadcast_arrays({names}, y[..., 0]), axis=-1)[..., :{max(len(model.rules), 1)}]")
     emit("")
 
     emit("def fluxes(t, y, p, xp):")
-    unpack()
+    unpack(list(model.rules))
     for r in model.reactions:
         emit(f"    v_{r.name} = {parse_expr(r.rate, r.name).to_python(ren)}")
-    emit(f"    return xp.stack(xp.broadcast_arrays({', '.join(f'v_{r.name}' for r in model.reactions)}, y[..., 0]), axis=-1)[..., :{len(model.reactions)}]")
+    if model.reactions:
+        emit(f"    return xp.stack(xp.broadcast_arrays({', '.join(f'v_{r.name}' for r in model.reactions)}, y[..., 0]), axis=-1)[..., :{len(model.reactions)}]")
+    else:  # a model of rate rules only has no fluxes
+        emit("    return y[..., :0]")
     emit("")
 
     emit("def initial_guess(p, xp):")
@@ -106,6 +157,20 @@ def _source(model: Model) -> str:
     body = ", ".join(v.replace("q_BW_placeholder", f"q_{first}") for v in vals)
     emit(f"    return xp.stack(xp.broadcast_arrays({body}), axis=-1)")
     return "\n".join(L)
+
+
+class _ScalarXP:
+    """``xp`` for the scalar path: Python floats and :mod:`math`."""
+
+    exp = staticmethod(math.exp)
+    log = staticmethod(math.log)
+    sqrt = staticmethod(math.sqrt)
+    sin = staticmethod(math.sin)
+    cos = staticmethod(math.cos)
+    tanh = staticmethod(math.tanh)
+    abs = staticmethod(abs)
+    minimum = staticmethod(min)
+    maximum = staticmethod(max)
 
 
 @dataclass(frozen=True)
@@ -141,6 +206,17 @@ class CompiledModel:
     def rhs(self, t: Any, y: Any, p: Any, xp: Any = np) -> Any:
         return self._fns["rhs"](t, y, p, xp)
 
+    def rhs_scalar(self, p: np.ndarray) -> Callable[[float, np.ndarray], np.ndarray]:
+        """A fast single-subject ``f(t, y)`` for SciPy, with parameters ``p`` bound."""
+        fn = self._fns["rhs_scalar"]
+        plist = [float(v) for v in p]
+        xp = _ScalarXP
+
+        def f(t: float, y: np.ndarray) -> np.ndarray:
+            return np.array(fn(t, y.tolist(), plist, xp))
+
+        return f
+
     def rules(self, t: Any, y: Any, p: Any, xp: Any = np) -> Any:
         return self._fns["rules"](t, y, p, xp)
 
@@ -156,7 +232,10 @@ def compile_model(model: Model) -> CompiledModel:
     """Generate and compile the model's functions (cached per model value)."""
     src = _source(model)
     namespace: dict[str, Any] = {}
-    exec(compile(src, f"<nadsim:{model.name}:{model.hash()}>", "exec"), namespace)  # noqa: S102 - source generated from whitelisted ASTs
+    exec(compile(src, f"<nadsim:{model.name}:{model.hash()}>", "exec"), namespace)
+    scalar_ns: dict[str, Any] = {}
+    exec(compile(_source(model, scalar=True), f"<nadsim:{model.name}:scalar>", "exec"), scalar_ns)
+    namespace["rhs_scalar"] = scalar_ns["rhs"]
     return CompiledModel(
         model=model,
         source=src,
@@ -164,5 +243,5 @@ def compile_model(model: Model) -> CompiledModel:
         parameter_names=model.parameter_names,
         rule_names=tuple(r.name for r in model.rules),
         reaction_names=tuple(r.name for r in model.reactions),
-        _fns={k: namespace[k] for k in ("derive", "rhs", "rules", "fluxes", "initial_guess")},
+        _fns={k: namespace[k] for k in ("derive", "rhs", "rhs_scalar", "rules", "fluxes", "initial_guess")},
     )

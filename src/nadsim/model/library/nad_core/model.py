@@ -65,7 +65,7 @@ def _tissue_reactions(s: str, comp: str) -> list[Reaction]:
         rxn(f"NRK_{s}", {f"NR_{s}": -1, f"NMN_{s}": 1},
             f"{V} * Vmax_NRK_{s} * NR_{s} / (Km_NRK_NR + NR_{s})", "NR kinase (NMRK1/2)", grade="D"),
         rxn(f"NAMPT_{s}", {f"NAM_{s}": -1, f"NMN_{s}": 1},
-            f"{V} * Vmax_NAMPT_{s} * NAM_{s} / (Km_NAMPT_NAM * (1 + NAD_{s} / Ki_NAMPT_NAD) + NAM_{s})",
+            f"{V} * Vmax_NAMPT_{s} * NAM_{s} / (Km_NAMPT_app_{s} * (1 + NAD_{s} / Ki_NAMPT_NAD) + NAM_{s})",
             "NAMPT salvage, competitively feedback-inhibited by NAD+", grade="D"),
         rxn(f"NMNAT_{s}", {f"NMN_{s}": -1, f"NAD_{s}": 1},
             f"{V} * Vmax_NMNAT_{s} * NMN_{s} / (Km_NMNAT_NMN + NMN_{s})", "NMNAT1-3", grade="D"),
@@ -79,7 +79,7 @@ def _blood_cell_reactions(c: str) -> list[Reaction]:
     V = f"V_{c}"
     out = [
         rxn(f"NAMPT_{c}", {"NAM_p": -1, f"NAD_{c}": 1},
-            f"{V} * Vmax_NAMPT_{c} * NAM_p / (Km_NAMPT_NAM * (1 + NAD_{c} / Ki_NAMPT_NAD) + NAM_p)",
+            f"{V} * Vmax_NAMPT_{c} * NAM_p / (Km_NAMPT_app_{c} * (1 + NAD_{c} / Ki_NAMPT_NAD) + NAM_p)",
             "salvage of plasma nicotinamide (NAMPT + NMNAT lumped)", grade="D"),
         rxn(f"NRK_{c}", {"NR_p": -1, f"NAD_{c}": 1},
             f"{V} * Vmax_NRK_{c} * NR_p / (Km_NRK_NR + NR_p)",

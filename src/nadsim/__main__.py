@@ -1,0 +1,5 @@
+"""``python -m nadsim``."""
+
+from nadsim.cli import main
+
+main()
