@@ -1,0 +1,18 @@
+"""Calibration against published human summary statistics, and the qualification report."""
+
+from nadsim.calibration._fit import FIT_PARAMETERS as FIT_PARAMETERS
+from nadsim.calibration._fit import Calibrator as Calibrator
+from nadsim.calibration._fit import gmfe as gmfe
+from nadsim.calibration._fit import predict as predict
+from nadsim.calibration._fit import qualification_table as qualification_table
+from nadsim.calibration._targets import Experiment as Experiment
+from nadsim.calibration._targets import Target as Target
+from nadsim.calibration._targets import evaluate as evaluate
+from nadsim.calibration._targets import load_targets as load_targets
+
+__all__ = ["FIT_PARAMETERS", "Calibrator", "Experiment", "Target", "evaluate", "gmfe", "load_targets",
+           "predict", "qualification_table"]
+
+from nadsim.calibration._report import write_report as write_report
+
+__all__ += ["write_report"]
