@@ -12,6 +12,11 @@ from nadsim.cli._app import app, main
 
 _COMMAND_MODULES = (
     "nadsim.cli._simulate",
+    "nadsim.cli._claims",
+    "nadsim.cli._calibrate",
+    "nadsim.cli._export",
+    "nadsim.cli._trial",
+    "nadsim.cli._serve",
 )
 
 for _name in _COMMAND_MODULES:

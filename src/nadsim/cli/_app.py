@@ -74,7 +74,14 @@ def main() -> None:
     except Exception as exc:  # click usage errors and anything unexpected
         import click
 
-        if isinstance(exc, click.exceptions.UsageError):
+        usage_errors: tuple[type[BaseException], ...] = (click.exceptions.UsageError,)
+        try:  # newer Typer vendors its own click
+            from typer._click import exceptions as _tce  # type: ignore[import-not-found]
+
+            usage_errors += (_tce.UsageError,)
+        except ImportError:
+            pass
+        if isinstance(exc, usage_errors):
             if debug:
                 raise
             err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
