@@ -26,8 +26,24 @@ def _long_frame(ds, variables):
     return pd.concat(frames, ignore_index=True)
 
 
+def patient_model(*, evidence: str | None = None, crp: str | None = None, hamd: float | None = None,
+                  age: float | None = None, sleep: float | None = None):
+    """The full model for a patient profile, with the evidence filter applied (issue #3)."""
+    from nadsim.evidence import apply_evidence_filter
+    from nadsim.model.library import apply_profile, build_full
+
+    crp_mg_L = None
+    if crp is not None:
+        try:
+            crp_mg_L = float(crp)  # a bare number is read as mg/L
+        except ValueError:
+            crp_mg_L = parse_quantity(crp, "--crp", "[mass] / [length] ** 3", unit_hint="8 mg/L", to="mg/L")
+    model = apply_profile(build_full(), crp_mg_L=crp_mg_L, hamd=hamd, age=age, sleep=sleep)
+    return apply_evidence_filter(model, evidence) if evidence else model
+
+
 def run_simulation(*, compound: str, route: str, dose: str, infusion: str | None, every: str | None,
-                   doses: int, until: str, step: str | None):
+                   doses: int, until: str, step: str | None, model=None, placebo: bool = False):
     from nadsim.simulate import simulate, time_grid
 
     regimen = parse_regimen(compound=compound, route=route, dose=dose, infusion=infusion, every=every, doses=doses)
@@ -39,11 +55,19 @@ def run_simulation(*, compound: str, route: str, dose: str, infusion: str | None
         raise InputError("until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", until)
     if step_h is not None and (step_h <= 0 or until_h / step_h > 200_000):
         raise InputError("step", f"positive and giving at most 200000 points (>= {until_h / 200_000:g} h)", step)
-    ds = simulate(regimen=regimen, times=time_grid(until_h, step_h=step_h, regimen=regimen))
+    grid = time_grid(until_h, step_h=step_h, regimen=regimen)
+    if placebo:  # the placebo arm: same visits and expectancy from the first drip, no active compound
+        from nadsim.model.library.full import with_trial_arm
+        from nadsim.simulate._api import default_model
+
+        ds = simulate(with_trial_arm(model or default_model(), start_h=regimen.doses[0].time_h), None, grid)
+        ds.attrs["regimen"] = f"placebo drips ({regimen.describe()} without NMN)"
+        return regimen, ds
+    ds = simulate(model, regimen=regimen, times=grid)
     return regimen, ds
 
 
-def print_table(ds, regimen) -> None:
+def print_table(ds, regimen, reference=None) -> None:
     from nadsim.analysis import summarize
 
     df = summarize(ds)
@@ -54,15 +78,35 @@ def print_table(ds, regimen) -> None:
         tab.add_row(r.variable, r.unit, f"{r.baseline:.4g}", f"{r.peak:.4g}", f"{r.time_of_peak_h:.2f}",
                     f"{r.peak_change_pct:+.1f}%", f"{r.auc_above_baseline:.4g} {r.auc_unit}")
     console.print(tab)
+    markers = [v for v in ("SIRT1_activity", "IL6", "CRP", "clock_amplitude", "sleep_quality", "stress_load",
+                           "HAMD", "PHQ9") if v in ds]
+    if markers:
+        mt = Table(title="Pathway markers and depression score (research model, not medical advice)")
+        cols = ["marker", "unit", "baseline", "end", "change"]
+        if reference is not None:
+            cols.append("vs placebo drip")
+        for col in cols:
+            mt.add_column(col, justify="left" if col == "marker" else "right")
+        for v in markers:
+            y = ds[v].values
+            row = [v, ds[v].attrs.get("units", ""), f"{y[0]:.4g}", f"{y[-1]:.4g}", f"{y[-1] - y[0]:+.3g}"]
+            if reference is not None:
+                row.append(f"{y[-1] - reference[v].values[-1]:+.3g}")
+            mt.add_row(*row)
+        console.print(mt)
+        if "HAMD" in markers:
+            note = ("'change' includes the placebo response (expectancy, visits, natural course) that any drip "
+                    "brings; 'vs placebo drip' is what the model attributes to the compound.")
+            console.print(f"[dim]{note if reference is not None else note.split(';')[0] + '.'}[/]")
     console.print(f"[dim]{ds.attrs['disclaimer']}[/]")
 
 
-def write_outputs(ds, regimen, *, fmt: str, out: Path | None, plot: Path | None) -> None:
+def write_outputs(ds, regimen, *, fmt: str, out: Path | None, plot: Path | None, reference=None) -> None:
     from nadsim.simulate._api import default_model
 
     variables = [v for v in default_model().outputs if v in ds]
     if fmt == "table":
-        print_table(ds, regimen)
+        print_table(ds, regimen, reference)
         if out:
             with atomic_path(out) as tmp:
                 _long_frame(ds, variables).to_csv(tmp, index=False)
@@ -73,6 +117,8 @@ def write_outputs(ds, regimen, *, fmt: str, out: Path | None, plot: Path | None)
                 frame.to_csv(tmp, index=False)
         else:
             typer.echo(frame.to_csv(index=False), nl=False)
+        if "HAMD" in variables:  # the CSV contract has no room for it, so the disclaimer goes to stderr
+            typer.echo(ds.attrs.get("disclaimer", ""), err=True)
     else:
         payload = {
             "metadata": {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()},
@@ -106,15 +152,45 @@ def register(app: typer.Typer) -> None:
         format: str = typer.Option("table", "--format", help="table, csv or json."),
         out: Path | None = typer.Option(None, help="Write the results (csv/json) to this file."),
         plot: Path | None = typer.Option(None, help="Write a PNG plot of the NAD+ pools."),
+        population: int | None = typer.Option(None, "--population", help="Simulate N virtual subjects (writes --out FILE.parquet)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the virtual population."),
+        backend: str = typer.Option("numpy", "--backend", help="Batch backend for --population: numpy or jax."),
+        device: str = typer.Option("cpu", "--device", help="cpu or gpu (jax backend)."),
+        cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (or 'local') for --population."),
+        evidence: str | None = typer.Option(None, "--evidence", help="Keep only mechanism links graded A|B|C|D|E or better (A: human RCT)."),
+        crp: str | None = typer.Option(None, "--crp", help="Patient baseline hs-CRP, e.g. '8 mg/L' (0.05-50)."),
+        hamd: float | None = typer.Option(None, "--hamd", help="Patient baseline HAM-D-17 (0-52)."),
+        age: float | None = typer.Option(None, "--age", help="Patient age in years (18-100)."),
+        sleep: float | None = typer.Option(None, "--sleep", help="Patient baseline PSQI global score (0-21; >5 poor sleep)."),
+        placebo: bool = typer.Option(False, "--placebo", help="Simulate the placebo arm: same drips and visits, no active compound."),
     ) -> None:
         """Simulate a dosing regimen and report the NAD+ metabolome."""
+        if population is not None:  # virtual population: nadsim.cli._trial owns this path
+            from nadsim.cli._trial import simulate_population_cli
+
+            if any(v is not None for v in (crp, hamd, age, sleep)):
+                raise InputError("--population", "used without --crp/--hamd/--age/--sleep (a population draws them)", population)
+            simulate_population_cli(n=population, seed=seed, out=out, compound=compound, route=route, dose=dose,
+                                    infusion=infusion, every=every, doses=doses, until=until, step=step,
+                                    backend=backend, device=device, cluster=cluster,
+                                    model=patient_model(evidence=evidence) if evidence else None)
+            return
         if format not in FORMATS:
             raise InputError("--format", f"one of {', '.join(FORMATS)}", format)
         if plot is not None and plot.suffix.lower() != ".png":
             raise InputError("--plot", "a file name ending in .png", str(plot))
+        model = patient_model(evidence=evidence, crp=crp, hamd=hamd, age=age, sleep=sleep)
         regimen, ds = run_simulation(compound=compound, route=route, dose=dose, infusion=infusion,
-                                     every=every, doses=doses, until=until, step=step)
-        write_outputs(ds, regimen, fmt=format, out=out, plot=plot)
+                                     every=every, doses=doses, until=until, step=step, model=model,
+                                     placebo=placebo)
+        if evidence:
+            ds.attrs["evidence_filter"] = f"links graded {evidence.strip().upper()} or better"
+        reference = None
+        if format == "table" and not placebo and "HAMD" in ds:  # never show a mood change without its placebo
+            _, reference = run_simulation(compound=compound, route=route, dose=dose, infusion=infusion,
+                                          every=every, doses=doses, until=until, step=step, model=model,
+                                          placebo=True)
+        write_outputs(ds, regimen, fmt=format, out=out, plot=plot, reference=reference)
 
     @app.command()
     def demo(
@@ -122,7 +198,9 @@ def register(app: typer.Typer) -> None:
         until: str = typer.Option("72 h", help="Simulated time."),
     ) -> None:
         """The article's regimen: 300 mg NMN by IV drip (100 mL at 5 mL/min); table and plot."""
-        regimen, ds = run_simulation(compound="NMN", route="iv", dose="300 mg", infusion="100 mL at 5 mL/min",
-                                     every=None, doses=1, until=until, step=None)
-        write_outputs(ds, regimen, fmt="table", out=None, plot=plot)
+        args = dict(compound="NMN", route="iv", dose="300 mg", infusion="100 mL at 5 mL/min",
+                    every=None, doses=1, until=until, step=None)
+        regimen, ds = run_simulation(**args)
+        _, reference = run_simulation(**args, placebo=True) if "HAMD" in ds else (None, None)
+        write_outputs(ds, regimen, fmt="table", out=None, plot=plot, reference=reference)
         console.print(f"plot written to {plot}")
