@@ -1,0 +1,313 @@
+"""SBML import: models nadsim did not write, simulated by nadsim, against libRoadRunner.
+
+Reference: libRoadRunner (CVODE, rtol 1e-10) on the same file at the same times (converted to
+the file's time unit). nadsim: :func:`nadsim.io.simulate_sbml` (SciPy BDF, rtol 1e-10).
+Absolute tolerances follow each file's concentration scale (mM files: 1e-15 / 1e-16).
+Tolerance: max relative error 1e-6, ``|a - b| / max(|b|, floor)`` with the floor stated per test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nadsim._errors import InputError
+from nadsim.io.sbml_import import ImportedModel, read_sbml, simulate_sbml
+
+from ._compare import rel_err
+
+libsbml = pytest.importorskip("libsbml")
+
+
+def _rr(path: Path, model: ImportedModel, times_h: np.ndarray, atol: float) -> tuple[list[str], np.ndarray]:
+    import roadrunner
+
+    doc = libsbml.readSBMLFromFile(str(path))
+    sm = doc.getModel()
+    names, sel = [], []
+    for s in model.species:
+        names.append(s.name)
+        sel.append(s.name if sm.getSpecies(s.name).getHasOnlySubstanceUnits() else f"[{s.name}]")
+    for a in model.rules:
+        names.append(a.name)
+        sel.append(a.name)
+    for st in model.states:
+        names.append(st.name)
+        sel.append(st.name)
+    rr = roadrunner.RoadRunner(str(path))
+    rr.integrator.relative_tolerance = 1e-10
+    rr.integrator.absolute_tolerance = atol
+    rr.integrator.max_steps = 1_000_000
+    rr.timeCourseSelections = ["time", *sel]
+    res = np.asarray(rr.simulate(times=[float(t) for t in times_h / model.time_unit_h]))
+    return names, res[:, 1:]
+
+
+def _worst(path: Path, times_h: np.ndarray, *, atol: float, rr_atol: float, floor: float, **kw) -> tuple[float, str, object]:
+    model = read_sbml(path, **kw)
+    ds = simulate_sbml(model, times_h, rtol=1e-10, atol=atol)
+    names, res = _rr(path, model, times_h, rr_atol)
+    errs = {n: rel_err(ds[n].values, res[:, j], floor) for j, n in enumerate(names)}
+    worst = max(errs, key=errs.__getitem__)
+    return errs[worst], worst, ds
+
+
+def _handwritten(path: Path) -> Path:
+    """A small model written with libSBML by hand (not by nadsim): minutes, mmol, L.
+
+    Mass action (incl. stoichiometry 2), Michaelis-Menten through a function definition, a
+    local parameter, a boundary species, an amount-only species, an initial assignment,
+    assignment rules (one using another), a rate rule, and two events (time- and state-triggered).
+    """
+    doc = libsbml.SBMLDocument(3, 2)
+    m = doc.createModel()
+    m.setId("handwritten")
+    for uid, kind, scale, mult in (("min", libsbml.UNIT_KIND_SECOND, 0, 60.0), ("mmol", libsbml.UNIT_KIND_MOLE, -3, 1.0)):
+        ud = m.createUnitDefinition()
+        ud.setId(uid)
+        u = ud.createUnit()
+        u.setKind(kind)
+        u.setExponent(1)
+        u.setScale(scale)
+        u.setMultiplier(mult)
+    m.setTimeUnits("min")
+    m.setSubstanceUnits("mmol")
+    m.setExtentUnits("mmol")
+    m.setVolumeUnits("litre")
+
+    def comp(cid, size):
+        c = m.createCompartment()
+        c.setId(cid)
+        c.setSize(size)
+        c.setConstant(True)
+        c.setSpatialDimensions(3)
+
+    def species(sid, cid, *, conc=None, amount=None, hosu=False, boundary=False):
+        s = m.createSpecies()
+        s.setId(sid)
+        s.setCompartment(cid)
+        if conc is not None:
+            s.setInitialConcentration(conc)
+        if amount is not None:
+            s.setInitialAmount(amount)
+        s.setHasOnlySubstanceUnits(hosu)
+        s.setBoundaryCondition(boundary)
+        s.setConstant(False)
+
+    def param(pid, value=None, constant=True):
+        p = m.createParameter()
+        p.setId(pid)
+        if value is not None:
+            p.setValue(value)
+        p.setConstant(constant)
+
+    def reaction(rid, reactants, products, formula, local=None, modifiers=()):
+        r = m.createReaction()
+        r.setId(rid)
+        r.setReversible(False)
+        for sid, st in reactants:
+            ref = r.createReactant()
+            ref.setSpecies(sid)
+            ref.setStoichiometry(st)
+            ref.setConstant(True)
+        for sid, st in products:
+            ref = r.createProduct()
+            ref.setSpecies(sid)
+            ref.setStoichiometry(st)
+            ref.setConstant(True)
+        for sid in modifiers:
+            r.createModifier().setSpecies(sid)
+        kl = r.createKineticLaw()
+        for k, v in (local or {}).items():
+            lp = kl.createLocalParameter()
+            lp.setId(k)
+            lp.setValue(v)
+        kl.setMath(libsbml.parseL3Formula(formula))
+
+    comp("cell", 2.0)
+    comp("ext", 5.0)
+    species("S1", "cell", conc=1.0)
+    species("S2", "cell", conc=0.0)
+    species("E", "cell")
+    species("P", "ext", amount=0.5, hosu=True)
+    species("X", "ext", conc=3.0, boundary=True)
+    for pid, v in (("k1", 0.3), ("Vmax", 1.2), ("Km", 0.5), ("Etot", 1.0), ("kin", 0.05)):
+        param(pid, v)
+    m.getParameter("kin").setConstant(False)
+    param("ramp", 0.0, constant=False)
+    param("total", constant=False)
+    param("signal", constant=False)
+    fd = m.createFunctionDefinition()
+    fd.setId("mm")
+    fd.setMath(libsbml.parseL3Formula("lambda(V, S, K, V * S / (K + S))"))
+    ia = m.createInitialAssignment()
+    ia.setSymbol("E")
+    ia.setMath(libsbml.parseL3Formula("Etot / 2"))
+    ar = m.createAssignmentRule()  # written before the rule it depends on: import must sort them
+    ar.setVariable("signal")
+    ar.setMath(libsbml.parseL3Formula("2 * total + P"))
+    ar = m.createAssignmentRule()
+    ar.setVariable("total")
+    ar.setMath(libsbml.parseL3Formula("S1 + S2"))
+    rr_ = m.createRateRule()
+    rr_.setVariable("ramp")
+    rr_.setMath(libsbml.parseL3Formula("0.1"))
+    reaction("R_in", [("X", 1)], [("S1", 1)], "kin * X * ext")
+    reaction("R_mm", [("S1", 1)], [("S2", 1)], "cell * mm(Vmax, S1, Km)")
+    reaction("R_out", [("S2", 1)], [("P", 1)], "cell * k1 * S2 * E", modifiers=("E",))
+    reaction("R_deg", [("S2", 1)], [], "cell * kdeg * S2 * (1 + ramp)", {"kdeg": 0.1})
+    reaction("R_dim", [("S1", 2)], [("S2", 1)], "cell * 0.01 * S1^2")
+    ev = m.createEvent()
+    ev.setId("boost")
+    ev.setUseValuesFromTriggerTime(True)
+    tr = ev.createTrigger()
+    tr.setPersistent(True)
+    tr.setInitialValue(False)
+    tr.setMath(libsbml.parseL3Formula("time >= 6.1"))
+    for var, f in (("kin", "0.5"), ("S1", "S1 + 1")):
+        ea = ev.createEventAssignment()
+        ea.setVariable(var)
+        ea.setMath(libsbml.parseL3Formula(f))
+    ev = m.createEvent()
+    ev.setId("low_S1")
+    ev.setUseValuesFromTriggerTime(True)
+    tr = ev.createTrigger()
+    tr.setPersistent(True)
+    tr.setInitialValue(True)
+    tr.setMath(libsbml.parseL3Formula("S1 < 0.3"))
+    ea = ev.createEventAssignment()
+    ea.setVariable("X")
+    ea.setMath(libsbml.parseL3Formula("X * 2"))
+    doc.checkConsistency()
+    errors = [doc.getError(i).getMessage() for i in range(doc.getNumErrors())
+              if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
+    assert errors == []
+    libsbml.writeSBMLToFile(doc, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def handwritten(tmp_path_factory) -> Path:
+    return _handwritten(tmp_path_factory.mktemp("sbml") / "handwritten.xml")
+
+
+def test_handwritten_structure(handwritten):
+    m = read_sbml(handwritten)
+    assert isinstance(m, ImportedModel)
+    assert m.time_unit_h == pytest.approx(1 / 60)
+    assert {s.name for s in m.species} == {"S1", "S2", "E", "P"}
+    assert "X" in m.parameters and "R_deg_kdeg" in m.parameters  # boundary species, local parameter
+    assert [a.name for a in m.rules] == ["total", "signal"]  # dependency order
+    assert [st.name for st in m.states] == ["ramp"]
+    assert [e.name for e in m.events] == ["boost", "low_S1"]
+
+
+def test_handwritten_matches_roadrunner(handwritten):
+    pytest.importorskip("roadrunner")
+    times_h = np.linspace(0.0, 12.0 / 60.0, 43)  # 0-12 min; the 6.1 min event falls between points
+    err, worst, ds = _worst(handwritten, times_h, atol=1e-13, rr_atol=1e-14, floor=1e-9)
+    assert ds.attrs["events_fired"] >= 2, "both events must fire for the test to mean anything"
+    assert err < 1e-6, f"max relative error {err:.2e} at {worst}"
+
+
+def test_import_comparison_can_fail(handwritten):
+    """Without the minute -> hour conversion the time axes disagree, and the check notices."""
+    pytest.importorskip("roadrunner")
+    m = read_sbml(handwritten, to_hours=False)
+    times_h = np.linspace(0.0, 0.2, 21)
+    ds = simulate_sbml(m, times_h, rtol=1e-10, atol=1e-13)
+    names, res = _rr(handwritten, read_sbml(handwritten), times_h, 1e-14)
+    assert rel_err(ds["S1"].values, res[:, names.index("S1")], 1e-9) > 1e-3
+
+
+ROADRUNNER_TESTS = Path(__file__).parent  # replaced below when roadrunner is installed
+try:  # libRoadRunner ships a few SBML test models (written by Antimony/JDesigner, not by nadsim)
+    import roadrunner as _rr_mod
+
+    ROADRUNNER_TESTS = Path(_rr_mod.__file__).parent / "tests"
+except ImportError:  # pragma: no cover
+    pass
+
+
+@pytest.mark.parametrize("name", ["feedback.xml", "linearPathwayClosed.xml", "test_1.xml"])
+def test_bundled_roadrunner_models(name):
+    path = ROADRUNNER_TESTS / name
+    if not path.is_file():
+        pytest.skip(f"{name} not shipped with this libRoadRunner")
+    err, worst, _ = _worst(path, np.linspace(0.0, 2.0, 41), atol=1e-12, rr_atol=1e-14, floor=1e-9)
+    assert err < 1e-6, f"{name}: max relative error {err:.2e} at {worst}"
+
+
+def test_unsupported_constructs_are_named(tmp_path):
+    doc = libsbml.SBMLDocument(3, 2)
+    m = doc.createModel()
+    c = m.createCompartment()
+    c.setId("c")
+    c.setSize(1.0)
+    c.setConstant(True)
+    p = m.createParameter()
+    p.setId("x")
+    p.setConstant(False)
+    p.setValue(0.0)
+    ar = m.createAssignmentRule()
+    ar.setVariable("x")
+    ar.setMath(libsbml.parseL3Formula("piecewise(1, time > 2, 0)"))
+    path = tmp_path / "pw.xml"
+    libsbml.writeSBMLToFile(doc, str(path))
+    with pytest.raises(InputError, match="piecewise"):
+        read_sbml(path)
+    with pytest.raises(InputError, match="path"):
+        read_sbml(tmp_path / "missing.xml")
+
+
+def test_export_import_round_trip(tmp_path):
+    """nadsim -> SBML (default model, 2 daily NMN drips as events) -> read_sbml -> simulate_sbml
+    reproduces nadsim.simulate on every CSV output (tolerance 1e-6 relative, floor 1e-4)."""
+    from nadsim.dosing import parse_regimen
+    from nadsim.io import export_sbml
+    from nadsim.simulate import simulate
+    from nadsim.simulate._api import default_model
+
+    model = default_model()
+    reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="20 min", every="1 d", doses=2)
+    path = tmp_path / "nad.xml"
+    path.write_text(export_sbml(model, reg))
+    imported = read_sbml(path)
+    assert len(imported.events) == 4
+    times = np.concatenate([[0.0], np.linspace(0.1, 48.1, 49)])  # dose events fall between points
+    a = simulate_sbml(imported, times, rtol=1e-10, atol=1e-12)
+    b = simulate(model, reg, times, rtol=1e-10, atol=1e-12)
+    for name in model.outputs:
+        assert rel_err(a[name].values, b[name].values, 1e-4) < 1e-6, name
+
+
+# --------------------------------------------------------------------- Bockwoldt et al. 2019 (slow)
+def _bockwoldt_files() -> list[Path]:
+    raw = os.environ.get("NADSIM_BOCKWOLDT_SBML", "")
+    paths: list[Path] = []
+    for part in filter(None, raw.split(os.pathsep)):
+        p = Path(part)
+        paths += sorted(p.glob("*.xml")) if p.is_dir() else [p]
+    return [p for p in paths if p.is_file()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("window_h", [0.05, 10.0])
+def test_bockwoldt_2019_models(window_h):
+    """Bockwoldt et al. 2019 PNAS (doi:10.1073/pnas.1902346116, PMID:31341085) NAD models
+    (GitHub MathiasZiegler/literature, supplements/model-files/*.xml), read from the path in
+    $NADSIM_BOCKWOLDT_SBML (a file, a folder of .xml, or several joined by ':'); never committed.
+
+    Files are in mM and seconds: nadsim atol 1e-15 mM, libRoadRunner 1e-16, floor 1e-12 mM.
+    """
+    files = _bockwoldt_files()
+    if not files:
+        pytest.skip("set NADSIM_BOCKWOLDT_SBML to the Bockwoldt 2019 SBML file(s)")
+    pytest.importorskip("roadrunner")
+    for path in files:
+        err, worst, _ = _worst(path, np.linspace(0.0, window_h, 201), atol=1e-15, rr_atol=1e-16, floor=1e-12)
+        print(f"{path.name} 0-{window_h:g} h: max relative error {err:.3e} ({worst})")
+        assert err < 1e-6, f"{path.name}: max relative error {err:.2e} at {worst}"
