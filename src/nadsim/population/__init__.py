@@ -1,0 +1,27 @@
+"""Virtual populations: covariates with sources, variability, uncertainty, batched simulation."""
+
+from nadsim.population._batch import run_batch as run_batch
+from nadsim.population._covariates import COVARIATES as COVARIATES
+from nadsim.population._covariates import Covariate as Covariate
+from nadsim.population._covariates import CovariateModel as CovariateModel
+from nadsim.population._population import VirtualPopulation as VirtualPopulation
+from nadsim.population._population import covariate_parameters as covariate_parameters
+from nadsim.population._population import sample_population as sample_population
+from nadsim.population._population import simulate_population as simulate_population
+from nadsim.population._variability import DEFAULT_IIV as DEFAULT_IIV
+from nadsim.population._variability import Uncertainty as Uncertainty
+from nadsim.population._variability import Variability as Variability
+
+__all__ = [
+           "COVARIATES",
+           "DEFAULT_IIV",
+           "Covariate",
+           "CovariateModel",
+           "Uncertainty",
+           "Variability",
+           "VirtualPopulation",
+           "covariate_parameters",
+           "run_batch",
+           "sample_population",
+           "simulate_population",
+]

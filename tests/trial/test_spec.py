@@ -1,0 +1,77 @@
+"""Trial files: the example validates; bad files fail with the field named."""
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nadsim._errors import InputError
+from nadsim.trial import load_trial, parse_trial
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "trials" / "nmn-drip-depression.toml"
+
+
+def _example() -> dict:
+    return tomllib.loads(EXAMPLE.read_text())
+
+
+def test_example_trial_is_valid():
+    spec, _, sha = load_trial(EXAMPLE)
+    assert [a.name for a in spec.arms] == ["placebo", "nmn_300mg_weekly"]
+    assert spec.population.n_per_arm == 100
+    assert spec.primary().name == "hamd_change"
+    assert [s.where for s in spec.subgroups] == ["CRP > 3"]
+    np.testing.assert_allclose(spec.visit_times(), np.arange(9) * 168.0)
+    reg = spec.arms[1].regimen()
+    assert len(reg.doses) == 8 and reg.doses[-1].time_h == pytest.approx(7 * 168.0)
+    assert len(sha) == 64
+
+
+@pytest.mark.parametrize(("edit", "field"), [
+    (lambda d: d["population"].update(n_per_arm=1), "population.n_per_arm"),
+    (lambda d: d["arms"][1].pop("dose"), "arms.1"),
+    (lambda d: d["arms"][1].update(dose="300 kg"), "arms.nmn_300mg_weekly"),
+    (lambda d: d["arms"][1].update(doses=20), "arms.nmn_300mg_weekly"),
+    (lambda d: d["endpoints"][0].update(kind="median"), "endpoints.0.kind"),
+    (lambda d: d["subgroups"][0].update(where="CRP is high"), "subgroups.0.where"),
+    (lambda d: d["analysis"].update(control="nobody"), "analysis.control"),
+    (lambda d: d.update(duration=8), "duration"),
+    (lambda d: d.update(colour="blue"), "colour"),
+    (lambda d: d["power"].update(n_grid=[1]), "power.n_grid"),
+])
+def test_bad_trial_files_name_the_field(edit, field):
+    d = _example()
+    edit(d)
+    with pytest.raises(InputError) as exc:
+        parse_trial(d)
+    assert field in str(exc.value)
+
+
+def test_unreadable_file(tmp_path):
+    p = tmp_path / "t.toml"
+    p.write_text("name = [")
+    with pytest.raises(InputError, match="valid TOML"):
+        load_trial(p)
+
+
+def test_every_arm_is_in_the_trial():
+    """The expectancy/visit response of the HAM-D model applies to placebo too (trial_on = 1 from 0 h)."""
+    from nadsim.trial._run import trial_model
+
+    m = trial_model("default")
+    if "trial_on" not in m.parameters:
+        pytest.skip("the default model has no HAM-D endpoint in this checkout")
+    assert m.parameters["trial_on"].value == 1.0 and m.parameters["t_trial_start"].value == 0.0
+    assert "HAMD" in {r.name for r in m.rules}
+
+
+def test_subgroup_on_unknown_covariate_fails_before_simulating():
+    d = _example()
+    d["subgroups"][0]["where"] = "crp > 3"
+    with pytest.raises(InputError, match=r"subgroups\.high_crp\.where.*CRP"):
+        parse_trial(d)
+    d = _example()
+    d["population"]["covariates"] = {"weight": {"mean": 70}}
+    with pytest.raises(InputError, match=r"population\.covariates"):
+        parse_trial(d)
