@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 import pint
 
@@ -24,7 +25,7 @@ from nadsim._errors import InputError, UnitError
 
 __all__ = ["CANONICAL", "Q_", "parse_quantity", "to_canonical", "unit_of", "ureg"]
 
-ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg: pint.UnitRegistry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 ureg.define("micromolar = micromole / liter = uM")
 ureg.define("nanomolar = nanomole / liter = nM")
 ureg.define("millimolar = millimole / liter = mM")
@@ -97,7 +98,7 @@ def parse_quantity(
     if not _NUMBER.match(text):
         raise InputError(field, f"a number followed by a unit, e.g. '{unit_hint}'", text)
     try:
-        q = Q_(text.strip())
+        q: Any = Q_(text.strip())
     except Exception:
         raise InputError(field, f"a number followed by a unit, e.g. '{unit_hint}'", text) from None
     if not isinstance(q, pint.Quantity) or q.unitless:

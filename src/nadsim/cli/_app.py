@@ -84,7 +84,8 @@ def main() -> None:
         if isinstance(exc, usage_errors):
             if debug:
                 raise
-            err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
+            message = exc.format_message()  # type: ignore[attr-defined]
+            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
             sys.exit(2)
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()

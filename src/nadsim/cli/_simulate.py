@@ -198,9 +198,11 @@ def register(app: typer.Typer) -> None:
         until: str = typer.Option("72 h", help="Simulated time."),
     ) -> None:
         """The article's regimen: 300 mg NMN by IV drip (100 mL at 5 mL/min); table and plot."""
-        args = dict(compound="NMN", route="iv", dose="300 mg", infusion="100 mL at 5 mL/min",
-                    every=None, doses=1, until=until, step=None)
-        regimen, ds = run_simulation(**args)
-        _, reference = run_simulation(**args, placebo=True) if "HAMD" in ds else (None, None)
+        def article(placebo: bool = False):
+            return run_simulation(compound="NMN", route="iv", dose="300 mg", infusion="100 mL at 5 mL/min",
+                                  every=None, doses=1, until=until, step=None, placebo=placebo)
+
+        regimen, ds = article()
+        reference = article(placebo=True)[1] if "HAMD" in ds else None
         write_outputs(ds, regimen, fmt="table", out=None, plot=plot, reference=reference)
         console.print(f"plot written to {plot}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import pint
 
@@ -61,7 +62,7 @@ class Expr:
     def to_sbml(self) -> str:
         return _sbml(self.tree)
 
-    def unit(self, units: dict[str, pint.Unit], where: str) -> pint.Unit:
+    def unit(self, units: dict[str, Any], where: str) -> Any:
         return _unit(self.tree, units, where, self.text)
 
 
@@ -74,6 +75,11 @@ def parse_expr(text: str, where: str = "expression") -> Expr:
         raise ModelDefinitionError(where, "a valid arithmetic expression", text) from exc
     _check(tree, where, text)
     return Expr(text=text, tree=tree)
+
+
+def _num(value: Any) -> float:
+    """A literal's value (``_check`` admits only int and float constants)."""
+    return float(value)
 
 
 def _check(node: ast.AST, where: str, text: str) -> None:
@@ -107,7 +113,7 @@ def _symbols(node: ast.AST) -> frozenset[str]:
 
 def _py(node: ast.AST, rename: dict[str, str]) -> str:
     if isinstance(node, ast.Constant):
-        return repr(float(node.value))
+        return repr(_num(node.value))
     if isinstance(node, ast.Name):
         if node.id in CONSTANTS:
             return repr(CONSTANTS[node.id])
@@ -126,7 +132,7 @@ def _py(node: ast.AST, rename: dict[str, str]) -> str:
 
 def _sbml(node: ast.AST) -> str:
     if isinstance(node, ast.Constant):
-        return repr(float(node.value))
+        return repr(_num(node.value))
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.BinOp):
@@ -144,14 +150,14 @@ def _sbml(node: ast.AST) -> str:
 
 def _const_value(node: ast.AST) -> float | None:
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return _num(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
-        v = float(node.operand.value)
+        v = _num(node.operand.value)
         return -v if isinstance(node.op, ast.USub) else v
     return None
 
 
-def _unit(node: ast.AST, units: dict[str, pint.Unit], where: str, text: str) -> pint.Unit:
+def _unit(node: ast.AST, units: dict[str, Any], where: str, text: str) -> Any:
     one = ureg.dimensionless
     if isinstance(node, ast.Constant):
         return one
@@ -205,11 +211,11 @@ def _unit(node: ast.AST, units: dict[str, pint.Unit], where: str, text: str) -> 
     raise AssertionError(node)
 
 
-def same_dimension(a: pint.Unit, b: pint.Unit) -> bool:
+def same_dimension(a: Any, b: Any) -> bool:
     return (1 * a).to_base_units().units == (1 * b).to_base_units().units and _factor(a, b) == 1.0
 
 
-def _factor(a: pint.Unit, b: pint.Unit) -> float:
+def _factor(a: Any, b: Any) -> float:
     try:
         return round(float((1 * a).to(b).magnitude), 12)
     except pint.DimensionalityError:

@@ -40,7 +40,7 @@ def _needed_rules(model: Model) -> list:
     """Rules the derivatives depend on (directly or through other rules), in model order."""
     by_name = {a.name: a for a in model.rules}
     need: set[str] = set()
-    frontier = set()
+    frontier: set[str] = set()
     for r in model.reactions:
         frontier |= parse_expr(r.rate, r.name).symbols
     for st in model.states:
