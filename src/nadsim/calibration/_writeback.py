@@ -33,6 +33,11 @@ def update_parameter_table(path: Path | str, values: dict[str, float], fitted_to
         body = m.group(1)
         body = re.sub(r"^value = .*$", f"value = {value:.6g}", body, flags=re.M)
         body = re.sub(r'^kind = ".*"$', 'kind = "fitted"', body, flags=re.M)
+        if not re.search(r"^source = ", body, flags=re.M):  # a fitted value's source is the data it was fitted to
+            body = body.rstrip("\n") + '\nsource = "calibration targets from shared/data/human_pk.csv (rows in fitted_to)"\n'
+        if not re.search(r"^kind = ", body, flags=re.M):
+            body = body.rstrip("\n") + '\nkind = "fitted"\n'
+
         body = re.sub(r"^fitted_to = .*\n", "", body, flags=re.M)
         body = re.sub(r"^calibration = .*\n", "", body, flags=re.M)
         rows = ", ".join(f'"{r}"' for r in fitted_to.get(name, []))
