@@ -1,0 +1,155 @@
+"""Benchmark: batched population simulation vs SciPy and libRoadRunner, subject by subject.
+
+Workload (issue #5): the default (full) model, 12 weekly 300 mg NMN IV drips over 20 min,
+outputs on a daily grid (85 times), rtol 1e-8 / atol 1e-10 on every solver, each subject from
+its own undosed baseline, free parameters scaled by exp(N(0, 0.1)) within their bounds.
+
+    python benchmarks/bench_batch.py --sizes 100 1000 10000 --json results.json
+    python benchmarks/bench_batch.py --sizes 10000 --cluster tcp://scheduler:8786
+
+Per-subject SciPy and libRoadRunner times come from a few subjects (``--ref-subjects``), since
+one SciPy subject takes seconds; libRoadRunner runs the SBML export of the base subject
+(``nadsim.io.export_sbml``) after ``resetAll`` each time, i.e. without a per-subject baseline
+(a lower bound on its cost). Peak memory is the growth of the process's peak RSS over the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+
+import numpy as np
+
+from nadsim.dosing import parse_regimen
+from nadsim.simulate import compile_model
+from nadsim.simulate._api import default_model
+from nadsim.simulate.batch import free_parameter_mask, simulate_batch
+
+REGIMEN = dict(compound="NMN", route="iv", dose="300 mg", infusion="20 min", every="7 d", doses=12)
+TIMES = np.arange(0.0, 12 * 168.0 + 1.0, 24.0)
+RTOL, ATOL = 1e-8, 1e-10
+
+
+def population(model, n: int, seed: int = 0) -> np.ndarray:
+    cm = compile_model(model)
+    base = np.array([model.parameters[k].value for k in cm.parameter_names])
+    lo = np.array([model.parameters[k].bounds[0] for k in cm.parameter_names])
+    hi = np.array([model.parameters[k].bounds[1] for k in cm.parameter_names])
+    rng = np.random.default_rng(seed)
+    P = np.clip(base * rng.lognormal(0.0, 0.1, (n, base.size)), lo, hi)
+    return np.where(free_parameter_mask(cm), P, base)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpus_visible": os.cpu_count()}
+    try:
+        info["cpu_affinity"] = len(os.sched_getaffinity(0))
+        with open("/proc/cpuinfo") as fh:
+            info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+        with open("/proc/meminfo") as fh:
+            info["mem_total_gb"] = round(int(fh.readline().split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    try:
+        import jax
+
+        info["jax"] = jax.__version__
+        info["jax_devices"] = [str(d) for d in jax.devices()]
+    except ImportError:
+        pass
+    return info
+
+
+def bench_batched(model, reg, n: int, backend: str, device: str, cluster: str | None, chunk: int | None) -> dict:
+    P = population(model, n)
+    rss0 = peak_rss_mb()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        res = simulate_batch(model, reg, TIMES, P, backend=backend, device=device, rtol=RTOL, atol=ATOL,
+                             cluster=cluster, chunk_size=chunk, out=os.path.join(tmp, "run"))
+        dt = time.perf_counter() - t
+        failed = int(np.count_nonzero(np.asarray(res.status)))
+    return {"n": n, "backend": backend, "device": device, "cluster": cluster, "chunk_size": chunk,
+            "seconds": dt, "subjects_per_s": n / dt, "failed": failed,
+            "peak_rss_growth_mb": peak_rss_mb() - rss0}
+
+
+def bench_scipy(model, reg, k: int) -> dict:
+    P = population(model, k, seed=1)
+    t = time.perf_counter()
+    res = simulate_batch(model, reg, TIMES, P, backend="numpy", rtol=RTOL, atol=ATOL)
+    dt = time.perf_counter() - t
+    return {"n": k, "seconds": dt, "subjects_per_s": k / dt, "failed": int(np.count_nonzero(res.status))}
+
+
+def bench_roadrunner(model, reg, k: int) -> dict:
+    try:
+        import roadrunner
+
+        from nadsim.io import export_sbml
+    except ImportError as exc:
+        return {"skipped": str(exc)}
+    rr = roadrunner.RoadRunner(export_sbml(model, reg))
+    rr.integrator.relative_tolerance = RTOL
+    rr.integrator.absolute_tolerance = ATOL
+    rr.integrator.max_steps = 200_000
+    rr.simulate(times=[float(x) for x in TIMES])  # load/JIT outside the timing
+    t = time.perf_counter()
+    for _ in range(k):
+        rr.resetAll()
+        rr.simulate(times=[float(x) for x in TIMES])
+    dt = time.perf_counter() - t
+    return {"n": k, "seconds": dt, "subjects_per_s": k / dt, "note": "base subject, resetAll, no baseline"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("--backend", default="jax")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--cluster", default=None, help="Dask scheduler address, or 'local'")
+    ap.add_argument("--chunk-size", type=int, default=None)
+    ap.add_argument("--ref-subjects", type=int, default=3)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    model = default_model()
+    reg = parse_regimen(**REGIMEN)
+    out: dict = {"machine": machine(), "model": model.name, "n_states": compile_model(model).n_states,
+                 "regimen": reg.describe(), "n_times": int(TIMES.size), "rtol": RTOL, "atol": ATOL}
+    # compile once outside the timings (8 subjects: the smallest bucket)
+    t = time.perf_counter()
+    simulate_batch(model, reg, TIMES, population(model, 8), backend=a.backend, device=a.device, rtol=RTOL, atol=ATOL)
+    out["warmup_s"] = time.perf_counter() - t
+    print(f"warm-up (compile + 8 subjects): {out['warmup_s']:.1f} s", flush=True)
+    out["scipy"] = bench_scipy(model, reg, a.ref_subjects)
+    print("scipy", out["scipy"], flush=True)
+    out["roadrunner"] = bench_roadrunner(model, reg, max(a.ref_subjects, 5))
+    print("roadrunner", out["roadrunner"], flush=True)
+    out["batched"] = []
+    for n in a.sizes:
+        r = bench_batched(model, reg, n, a.backend, a.device, a.cluster, a.chunk_size)
+        for ref in ("scipy", "roadrunner"):
+            if "subjects_per_s" in out[ref]:
+                r[f"x_{ref}"] = r["subjects_per_s"] / out[ref]["subjects_per_s"]
+        out["batched"].append(r)
+        print(r, flush=True)
+        if a.json:
+            with open(a.json, "w") as fh:
+                json.dump(out, fh, indent=1)
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

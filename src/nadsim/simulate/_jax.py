@@ -1,0 +1,312 @@
+"""JAX/diffrax backend of :func:`nadsim.simulate.batch.simulate_batch` (optional).
+
+The same generated right-hand side as the SciPy backend, run with ``xp = jax.numpy``.
+Each subject is integrated segment by segment (a ``lax.scan`` over the regimen's
+segments, the inputs constant inside each), so dose events are exact; the whole chunk is
+``vmap``-ed and compiled once by XLA. Solver: Kvaerno5 (L-stable ESDIRK, order 5) with a
+PI step-size controller, float64. The baseline is a vmapped Newton iteration with a
+forward-mode Jacobian; subjects it cannot settle go to the NumPy fallback.
+
+JAX is imported lazily: nadsim runs without it, and :func:`require` raises an
+:class:`~nadsim._errors.InputError` with an install hint when it is missing.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from nadsim._errors import InputError
+from nadsim.dosing import Regimen
+from nadsim.simulate._compile import CompiledModel
+
+__all__ = ["METHODS", "available", "require", "simulate_chunk"]
+
+#: integrators of this backend
+METHODS = ("rodas5p", "kvaerno5")
+
+#: largest number of solver steps in one segment before a subject is marked failed
+MAX_STEPS = 100_000
+
+
+def available() -> bool:
+    try:
+        import diffrax  # noqa: F401
+        import jax  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def require() -> None:
+    """Import JAX in float64 mode, or explain how to get it."""
+    if not available():
+        raise InputError("backend", "an installed JAX + diffrax for backend='jax'", "jax",
+                         hint="install the extra: pip install 'nadsim[jax]'")
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def _device(kind: str) -> Any:
+    import jax
+
+    try:
+        devs = jax.devices("gpu" if kind == "gpu" else "cpu")
+    except RuntimeError:
+        devs = []
+    if not devs:
+        raise InputError("device", "a device JAX can see ('gpu' needs a CUDA build of jaxlib)", kind)
+    return devs[0]
+
+
+def _index_sets(cm: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
+    acc = np.array([s.accumulates for s in cm.model.species] + [False] * len(cm.model.states))
+    return np.nonzero(~acc)[0], np.nonzero(acc)[0]
+
+
+#: smallest padded chunk (a benchmark may raise it so that every run shares one program)
+MIN_BUCKET = 8
+
+
+@lru_cache(maxsize=16)
+def _baseline_fn(cm: CompiledModel, iters: int = 40, averaged: bool = False) -> Any:
+    """Vmapped damped Newton; ``averaged``: on the derivative averaged over 12 phases of
+    ``T_day`` (step 1 of the periodic baseline), accepted below a residual of 1e-6."""
+    import jax
+    import jax.numpy as jnp
+
+    free, acc = _index_sets(cm)
+    free_j = jnp.asarray(free)
+    lams = jnp.asarray([1.0, 0.5, 0.25, 0.125, 0.0625, 1 / 32, 1 / 64, 1 / 128])
+
+    def one(p: Any) -> tuple[Any, Any]:
+        y = cm.initial_guess(p, jnp).at[jnp.asarray(acc, dtype=int)].set(0.0) if acc.size else cm.initial_guess(p, jnp)
+        scale = jnp.maximum(jnp.abs(y[free_j]), 1e-3)
+
+        if averaged:
+            period = p[cm.pidx("T_day")] if "T_day" in cm.parameter_names else 24.0
+            phases = period * jnp.linspace(0.0, 1.0, 12, endpoint=False)
+
+            def f(x: Any) -> Any:
+                yy = y.at[free_j].set(x * scale)
+                d = jax.vmap(lambda ph: cm.rhs(ph, yy, p, jnp))(phases).mean(axis=0)
+                return d[free_j] / scale
+        else:
+            def f(x: Any) -> Any:
+                return cm.rhs(0.0, y.at[free_j].set(x * scale), p, jnp)[free_j] / scale
+
+        def body(_: int, x: Any) -> Any:
+            fx = f(x)
+            J = jax.jacfwd(f)(x)
+            dx = jnp.linalg.solve(J, -fx)
+            r0 = jnp.max(jnp.abs(fx))
+            trials = x[None, :] + lams[:, None] * dx[None, :]
+            r = jax.vmap(lambda z: jnp.max(jnp.abs(f(z))))(trials)
+            good = jnp.isfinite(r) & (r < r0)
+            k = jnp.argmax(good)
+            step = jnp.where(jnp.any(good) & (r0 > 0), lams[k], 0.0)
+            xn = x + step * dx
+            return jnp.where(jnp.all(jnp.isfinite(xn)), xn, x)
+
+        x = jax.lax.fori_loop(0, iters, body, y[free_j] / scale)
+        res = jnp.max(jnp.abs(f(x)))
+        if averaged:
+            good = jnp.isfinite(res) & (res < 1e-6)
+            yn = jnp.where(good, y.at[free_j].set(x * scale), y)
+            species = jnp.arange(y.shape[0]) < len(cm.model.species)
+            return jnp.where(species, jnp.maximum(yn, 0.0), yn), good
+        return y.at[free_j].set(jnp.maximum(x * scale, 0.0)), (res < 1e-10) & jnp.all(x > -1e-9)
+
+    return jax.jit(jax.vmap(one))
+
+
+@lru_cache(maxsize=16)
+def _solve_fn(cm: CompiledModel, rtol: float, atol: float) -> Any:
+    import diffrax
+    import jax
+    import jax.numpy as jnp
+
+    term = diffrax.ODETerm(lambda t, y, q: cm.rhs(t, y, q, jnp))
+    solver = diffrax.Kvaerno5()
+    ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
+
+    def one(y0: Any, p: Any, bolus: Any, starts: Any, ends: Any, rates: Any, input_idx: Any,
+            ts: Any, seg_of: Any, pos: Any) -> tuple[Any, Any]:
+        def seg(y: Any, xs: Any) -> tuple[Any, Any]:
+            b, t0, t1, r, tk = xs
+            y = y + b
+            q = p.at[input_idx].set(r)
+            sol = diffrax.diffeqsolve(term, solver, t0, t1, None, y, args=q,
+                                      saveat=diffrax.SaveAt(ts=tk), stepsize_controller=ctrl,
+                                      max_steps=MAX_STEPS, throw=False)
+            ok = sol.result == diffrax.RESULTS.successful
+            return sol.ys[-1], (sol.ys, ok)
+
+        _, (ys, ok) = jax.lax.scan(seg, y0, (bolus, starts, ends, rates, ts))
+        return ys[seg_of, pos], jnp.all(ok)
+
+    in_axes = (0, 0, 0, None, None, None, None, None, None, None)
+    return jax.jit(jax.vmap(one, in_axes=in_axes))
+
+
+@lru_cache(maxsize=16)
+def _rodas_fn(cm: CompiledModel) -> Any:
+    """Compiled ``run(Y0, P, bolus, starts, ends, rates, input_idx, times, rtol, atol)``.
+
+    Every argument but ``input_idx`` is per subject (leading axis), and all are traced:
+    runs with the same shapes (subjects, segments, output times) share one program.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from nadsim.simulate._rosenbrock import make_segment_solver
+
+    solve = make_segment_solver(lambda t, y, q: cm.rhs(t, y, q, jnp), max_steps=MAX_STEPS)
+
+    def one(y0: Any, p: Any, bolus: Any, starts: Any, ends: Any, rates: Any, input_idx: Any,
+            times: Any, rtol: Any, atol: Any) -> tuple[Any, Any, Any]:
+        T = times.shape[0]
+        out = jnp.full((T, y0.shape[0]), jnp.nan)
+
+        def seg(carry: tuple, xs: tuple) -> tuple[tuple, None]:
+            y, j, out, ok, nst = carry
+            b, t0, t1, r = xs
+            q = p.at[input_idx].set(r)
+            y, out, j, ns, good = solve(y + b, q, t0, t1, times, j, out, rtol, atol)
+            return (y, j, out, ok & good, nst + ns), None
+
+        init = (y0, jnp.asarray(0), out, jnp.asarray(True), jnp.asarray(0))
+        (y, j, out, ok, nst), _ = jax.lax.scan(seg, init, (bolus, starts, ends, rates))
+        out = out.at[jnp.where(j < T, j, T)].set(y, mode="drop")  # the grid's last time
+        return out, ok, nst
+
+    in_axes = (0, 0, 0, 0, 0, 0, None, 0, None, None)
+    return jax.jit(jax.vmap(one, in_axes=in_axes))
+
+
+def _periodic_baseline(cm: CompiledModel, P: np.ndarray, K: int, T: int, dev: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Batched twin of :func:`nadsim.simulate._solve.periodic_baseline` (forced models).
+
+    Same steps and tolerances as the reference: period-averaged Newton, a burn-in of
+    ``BURN_IN_DAYS`` periods at rtol 1e-6 ending at t = 0, two periods at 1e-8 and a
+    per-state Aitken extrapolation. The integrations reuse the main run's compiled program:
+    they are laid out on the same number of segments (K) and output times (T >= 3).
+    """
+    import jax
+
+    from nadsim.simulate._numpy_batch import averaged_newton
+    from nadsim.simulate._solve import BURN_IN_DAYS
+
+    n = P.shape[0]
+    period = P[:, cm.pidx("T_day")] if "T_day" in cm.parameter_names else np.full(n, 24.0)
+    _free, acc = _index_sets(cm)
+    if dev.platform == "gpu":
+        y = np.array(_baseline_fn(cm, 40, True)(jax.device_put(P, dev))[0])
+    else:
+        y = averaged_newton(cm, P, period)
+    run = _rodas_fn(cm)
+    zeros_b = np.zeros((n, K, cm.n_states))
+    zeros_r = np.zeros((n, K, 0))
+    none = np.zeros(0, dtype=int)
+
+    def go(y0: np.ndarray, a: np.ndarray, b: np.ndarray, times: np.ndarray, rtol: float, atol: float) -> tuple[np.ndarray, np.ndarray]:
+        edges = a[:, None] + (b - a)[:, None] * np.linspace(0.0, 1.0, K + 1)[None, :]
+        out, ok, _ = run(jax.device_put(y0, dev), jax.device_put(P, dev), zeros_b, edges[:, :-1], edges[:, 1:],
+                         zeros_r, none, times, rtol, atol)
+        return np.array(out), np.array(ok)
+
+    burn = -BURN_IN_DAYS * period
+    tb = burn[:, None] + (-burn)[:, None] * np.linspace(0.0, 1.0, T)[None, :]
+    out, ok1 = go(y, burn, np.zeros(n), tb, 1e-6, 1e-9)
+    y0 = out[:, -1]
+    t2 = np.concatenate([period[:, None] * np.linspace(0.0, 1.0, T - 1)[None, :], 2 * period[:, None]], axis=1)
+    out, ok2 = go(y0, np.zeros(n), 2 * period, t2, 1e-8, 1e-10)
+    y1, y2 = out[:, -2], out[:, -1]
+    d1, d2 = y1 - y0, y2 - y1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = np.where(d1 != 0, d2 / d1, 0.0)
+        use = (lam > 0.0) & (lam < 0.999) & (np.abs(d2) > 1e-14 * np.maximum(np.abs(y2), 1.0))
+        Y0 = np.where(use, y2 + d2 * lam / (1.0 - lam), y2)
+    Y0[:, acc] = 0.0
+    ok = ok1 & ok2 & np.all(np.isfinite(Y0), axis=1)
+    return Y0, ok
+
+
+def _save_grid(starts: np.ndarray, ends: np.ndarray, times: np.ndarray, seg_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-segment save times padded with the segment end (which is always saved last)."""
+    K = starts.size
+    counts = np.bincount(seg_of, minlength=K)
+    M = int(counts.max()) + 1
+    ts = np.repeat(ends[:, None], M, axis=1)
+    pos = np.zeros(times.size, dtype=int)
+    for k in range(K):
+        idx = np.nonzero(seg_of == k)[0]
+        ts[k, : idx.size] = times[idx]
+        pos[idx] = np.arange(idx.size)
+    return ts, pos
+
+
+def simulate_chunk(cm: CompiledModel, regimen: Regimen, times: np.ndarray, P: np.ndarray, *,
+                   rtol: float, atol: float, device: str = "cpu",
+                   method: str = "rodas5p") -> tuple[np.ndarray, np.ndarray]:
+    """States (n, T, n_states) and status (n,) for subjects with derived parameters ``P``.
+
+    ``method``: ``"rodas5p"`` (default; :mod:`nadsim.simulate._rosenbrock`) or
+    ``"kvaerno5"`` (diffrax's ESDIRK; slower on this model, kept for cross-checks).
+    """
+    if method not in METHODS:
+        raise InputError("method", f"one of {', '.join(METHODS)}", method)
+    require()
+    import jax
+
+    from nadsim.simulate._solve import forced_states
+    from nadsim.simulate.batch import schedule
+
+    dev = _device(device)
+    n_real = P.shape[0]
+    # pad the chunk to a bucket size (a power of two, at least 8) so that chunks of nearby
+    # sizes share one compiled program: compiling costs far more than a few idle lanes
+    n_pad = max(MIN_BUCKET, 1 << (n_real - 1).bit_length())
+    if n_pad > n_real:
+        P = np.concatenate([P, np.repeat(P[-1:], n_pad - n_real, axis=0)])
+    sch = schedule(cm, regimen, P, times)
+    K = sch.starts.size
+    with jax.default_device(dev):
+        if method == "rodas5p" and forced_states(cm.model):
+            Y0, ok = _periodic_baseline(cm, P, K, max(times.size, 3), dev)
+        elif device == "gpu":
+            Y0, ok = _baseline_fn(cm)(jax.device_put(P, dev))
+            Y0 = np.array(Y0)
+            ok = np.array(ok)
+        else:  # on a CPU the NumPy Newton is as quick and saves ~10 s of compilation
+            Y0 = np.zeros((P.shape[0], cm.n_states))
+            ok = np.zeros(P.shape[0], dtype=bool)
+        if not ok[:n_real].all():
+            from nadsim.simulate._numpy_batch import baseline_batch
+
+            bad = np.nonzero(~ok[:n_real])[0]
+            Y0[bad], ok[bad] = baseline_batch(cm, P[bad])
+        status = np.where(ok, 0, 1).astype(np.int64)
+        Y0 = np.where(ok[:, None], Y0, np.nan_to_num(cm.initial_guess(P)))  # keep the solver finite
+        Pj = jax.device_put(P, dev)
+        n = P.shape[0]
+        if method == "rodas5p":
+            Y, good, _ = _rodas_fn(cm)(
+                jax.device_put(Y0, dev), Pj, jax.device_put(sch.bolus, dev), np.tile(sch.starts, (n, 1)),
+                np.tile(sch.ends, (n, 1)), np.tile(sch.rates, (n, 1, 1)), sch.input_idx,
+                np.tile(times, (n, 1)), float(rtol), float(atol))
+        else:
+            ts, pos = _save_grid(sch.starts, sch.ends, times, sch.seg_of)
+            Y, good = _solve_fn(cm, float(rtol), float(atol))(
+                jax.device_put(Y0, dev), Pj, jax.device_put(sch.bolus, dev), sch.starts, sch.ends,
+                sch.rates, sch.input_idx, ts, sch.seg_of, pos)
+        Y = np.array(Y)
+        good = np.array(good)
+    Y = Y[:n_real]
+    status = status[:n_real]
+    status[(status == 0) & ~good[:n_real]] = 2
+    Y[status != 0] = np.nan
+    return Y, status
