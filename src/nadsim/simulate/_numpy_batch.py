@@ -181,7 +181,7 @@ def baseline_batch(cm: CompiledModel, P: np.ndarray, *, tol: float = 1e-10,
     out = y.copy()
     out[:, free] = np.maximum(x * scale, 0.0)
     ok = done.copy()
-    for i in np.nonzero(~ok)[0]:  # the reference fallback: Newton, relaxation, Newton
+    for i in np.nonzero(~ok)[0].tolist():  # the reference fallback: Newton, relaxation, Newton
         try:
             with np.errstate(all="ignore"):
                 out[i] = steady_state(cm, P[i])
