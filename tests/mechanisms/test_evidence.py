@@ -61,7 +61,8 @@ def test_evidence_A_leaves_no_effect_without_human_trial_support(model):
     a, b = _arms(apply_evidence_filter(model, "A"))
     for v in MARKERS:
         assert np.allclose(a[v].values, b[v].values, rtol=1e-6, atol=1e-9), v
-    assert a["brain_NAD"].values.max() > 1.1 * b["brain_NAD"].values.max()  # the metabolome still responds
+    # the metabolome still responds (calibrated nad_core: ~+4 % brain NAD+ after one 300 mg drip)
+    assert a["brain_NAD"].values.max() > 1.02 * b["brain_NAD"].values.max()
     a, b = _arms(apply_evidence_filter(model, "E"))
     assert a["CRP"].values[-1] < 0.995 * b["CRP"].values[-1]
     assert a["HAMD"].values[-1] < b["HAMD"].values[-1] - 0.01
@@ -80,8 +81,9 @@ def test_attribution_parts_sum_and_rest_on_weak_grades(model):
         assert abs(by["CRP"].parts[g]) < 1e-6 * abs(by["CRP"].total) + 1e-9
         assert abs(by["HAMD"].parts[g]) < 1e-6 + 1e-3 * abs(by["HAMD"].total)
     assert by["CRP"].parts["D"] == pytest.approx(by["CRP"].total, rel=0.05)
-    # brain NAD+ rests on the metabolome; the clock-NAMPT feedback (C) shifts its daily phase by <10%
-    assert by["brain_NAD"].parts["metabolome"] == pytest.approx(by["brain_NAD"].total, rel=0.1)
+    # brain NAD+ rests mostly on the metabolome; the clock-NAMPT feedback (C) shifts it by ~13 %
+    # with the calibrated metabolome (NAMPT near saturation makes the daily swing relatively larger)
+    assert by["brain_NAD"].parts["metabolome"] == pytest.approx(by["brain_NAD"].total, rel=0.25)
 
 
 @pytest.fixture(scope="module")

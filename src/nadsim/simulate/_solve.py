@@ -193,9 +193,19 @@ def periodic_baseline(cm: CompiledModel, p: np.ndarray, *, tol: float = 1e-10,
         yy[free] = x * scale
         return cm.rhs(phases, np.broadcast_to(yy, (phases.size, yy.size)), p).mean(axis=0)[free] / scale
 
-    sol = root(f, y[free] / scale, method="hybr", options={"xtol": 1e-12})
-    if np.all(np.isfinite(sol.x)) and np.max(np.abs(f(sol.x))) < 1e-6:
-        y[free] = sol.x * scale
+    # Relax the period-averaged (autonomous) system first, then polish with Newton: started
+    # from the parameter-derived guess, Newton alone can land on a far root when a tissue's
+    # salvage is substrate-limited, and slow pools (erythrocyte NAD+, t1/2 of days) would then
+    # still drift after the burn-in.
+    def g(_t: float, x: np.ndarray) -> np.ndarray:
+        return f(x)
+
+    relax = solve_ivp(g, (0.0, 2000.0), y[free] / scale, method="BDF", rtol=1e-7, atol=1e-10)
+    start = relax.y[:, -1] if relax.success and np.all(np.isfinite(relax.y[:, -1])) else y[free] / scale
+    sol = root(f, start, method="hybr", options={"xtol": 1e-12})
+    if not (np.all(np.isfinite(sol.x)) and np.max(np.abs(f(sol.x))) < 1e-6):
+        sol.x = start
+    y[free] = sol.x * scale
     sp = [i for i in free if i in species]
     y[sp] = np.maximum(y[sp], 0.0)
     fun = cm.rhs_scalar(p) if hasattr(cm, "rhs_scalar") else (lambda t, yy: cm.rhs(t, yy, p))

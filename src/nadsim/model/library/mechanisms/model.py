@@ -258,7 +258,10 @@ def _reactions(nampt_brain_rate: str) -> list[Reaction]:
             f"g_clock_nampt * A_NAMPT_clock * clk_amp / A0_age * cos({ANGLE}) * {nampt_brain_rate}",
             "CLOCK/BMAL1-driven daily swing of brain NAMPT (+/- A_NAMPT_clock of its flux; net flux never negative)",
             grade="C"),
-        rxn("KP_denovo", {"NAAD_l": 1}, "g_kyn_denovo * f_denovo * R_diet * (KP_flux / KP0 - 1)",
+        # The change enters where the baseline de novo supply does (the lumped dietary input to
+        # liver nicotinamide): a fall in kynurenine flux then lowers that input instead of
+        # drawing hepatic NAAD below zero.
+        rxn("KP_denovo", {"NAM_l": 1}, "g_kyn_denovo * f_denovo * R_diet * (KP_flux / KP0 - 1)",
             "change of de novo NAD+ synthesis from tryptophan with kynurenine-pathway flux (0 at baseline)",
             boundary=True, grade="D"),
     ]
