@@ -228,7 +228,7 @@ def _periodic_baseline(cm: CompiledModel, P: np.ndarray, K: int, T: int, dev: An
     d1, d2 = y1 - y0, y2 - y1
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = np.where(d1 != 0, d2 / d1, 0.0)
-        use = (lam > 0.0) & (lam < 0.999) & (np.abs(d2) > 1e-14 * np.maximum(np.abs(y2), 1.0))
+        use = (lam > 0.0) & (lam < 0.999) & (np.abs(d1) > 1e-6 * np.maximum(np.abs(y2), 1e-3))
         Y0 = np.where(use, y2 + d2 * lam / (1.0 - lam), y2)
     Y0[:, acc] = 0.0
     ok = ok1 & ok2 & np.all(np.isfinite(Y0), axis=1)

@@ -25,25 +25,13 @@ def _free_states(cm: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def averaged_newton(cm: CompiledModel, P: np.ndarray, period: np.ndarray, *, max_iter: int = 40) -> np.ndarray:
-    """Step (1) of the periodic baseline, batched: Newton on the derivative averaged over 12
-    phases of one period; rows that do not reach a residual of 1e-6 keep the initial guess.
-    Species are clipped at zero (as the reference does)."""
-    free, acc = _free_states(cm)
-    y = np.asarray(cm.initial_guess(P), dtype=float).copy()
-    y[:, acc] = 0.0
-    phases = period[:, None] * np.linspace(0.0, 1.0, 12, endpoint=False)[None, :]  # (n, 12)
+    """Step (1) of the periodic baseline for every row: the reference
+    :func:`nadsim.simulate._solve.averaged_start` (relaxation of the period-averaged system, then
+    Newton), so that batched baselines start where the reference does. ``period`` and
+    ``max_iter`` are kept for the callers' signature."""
+    from nadsim.simulate._solve import averaged_start
 
-    def g(yy: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return cm.rhs(phases[rows], yy[:, None, :], P[rows][:, None, :]).mean(axis=1)
-
-    x, ok = _newton(cm, y, P, free, g, tol=1e-6, max_iter=max_iter)
-    out = y.copy()
-    scale = np.maximum(np.abs(y[:, free]), 1e-3)
-    good = np.nonzero(ok)[0]
-    out[np.ix_(good, free)] = x[good] * scale[good]
-    species = np.arange(cm.n_states) < len(cm.model.species)
-    out[:, species] = np.maximum(out[:, species], 0.0)
-    return out
+    return np.stack([averaged_start(cm, P[i]) for i in range(P.shape[0])])
 
 
 def _newton(cm: CompiledModel, y: np.ndarray, P: np.ndarray, free: np.ndarray, g, *, tol: float,
@@ -61,7 +49,6 @@ def _newton(cm: CompiledModel, y: np.ndarray, P: np.ndarray, free: np.ndarray, g
     rows = np.arange(n)
     done = np.zeros(n, dtype=bool)
     dead = ~np.all(np.isfinite(x), axis=1)
-    m = free.size
     with np.errstate(all="ignore"):
         for _ in range(max_iter):
             act = rows[~done & ~dead]
@@ -75,12 +62,7 @@ def _newton(cm: CompiledModel, y: np.ndarray, P: np.ndarray, free: np.ndarray, g
             act, xa, fa = act[~conv], xa[~conv], fa[~conv]
             if act.size == 0:
                 break
-            h = 1e-7 * np.maximum(np.abs(xa), 1.0)
-            X = np.repeat(xa[:, None, :], m, axis=1)
-            X[:, np.arange(m), np.arange(m)] += h
-            F = f(X.reshape(-1, m), np.repeat(act, m)).reshape(act.size, m, m)
-            J = np.swapaxes((F - fa[:, None, :]) / h[:, :, None], 1, 2)
-            fin = np.all(np.isfinite(J), axis=(1, 2)) & np.all(np.isfinite(fa), axis=1)
+            J, fin = _fd_jacobian(f, xa, fa, act)
             dx = np.zeros_like(xa)
             for k in np.nonzero(fin)[0]:
                 try:
@@ -136,7 +118,6 @@ def baseline_batch(cm: CompiledModel, P: np.ndarray, *, tol: float = 1e-10,
     rows = np.arange(n)
     done = np.zeros(n, dtype=bool)
     dead = ~np.all(np.isfinite(x), axis=1)  # Newton gave up on these: the fallback takes them
-    m = free.size
     with np.errstate(all="ignore"):
         for _ in range(max_iter):
             act = rows[~done & ~dead]
@@ -150,13 +131,7 @@ def baseline_batch(cm: CompiledModel, P: np.ndarray, *, tol: float = 1e-10,
             act, xa, fa = act[~conv], xa[~conv], fa[~conv]
             if act.size == 0:
                 break
-            # forward-difference Jacobian, all subjects and columns in one stacked evaluation
-            h = 1e-7 * np.maximum(np.abs(xa), 1.0)
-            X = np.repeat(xa[:, None, :], m, axis=1)
-            X[:, np.arange(m), np.arange(m)] += h
-            F = f(X.reshape(-1, m), np.repeat(act, m)).reshape(act.size, m, m)
-            J = np.swapaxes((F - fa[:, None, :]) / h[:, :, None], 1, 2)
-            fin = np.all(np.isfinite(J), axis=(1, 2)) & np.all(np.isfinite(fa), axis=1)
+            J, fin = _fd_jacobian(f, xa, fa, act)
             dx = np.zeros_like(xa)
             try:
                 dx[fin] = np.linalg.solve(J[fin], -fa[fin][..., None])[..., 0]
@@ -206,3 +181,16 @@ def simulate_chunk(cm: CompiledModel, regimen: Regimen, times: np.ndarray, P: np
         except (SolverError, ValueError, ArithmeticError, np.linalg.LinAlgError):
             status[i] = 2
     return Y, status
+
+
+def _fd_jacobian(f, xa: np.ndarray, fa: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward-difference Jacobians of ``f`` for every active subject, all columns in one stacked
+    evaluation; also which subjects have a finite Jacobian and residual."""
+    m = xa.shape[1]
+    h = 1e-7 * np.maximum(np.abs(xa), 1.0)
+    X = np.repeat(xa[:, None, :], m, axis=1)
+    X[:, np.arange(m), np.arange(m)] += h
+    F = f(X.reshape(-1, m), np.repeat(act, m)).reshape(act.size, m, m)
+    J = np.swapaxes((F - fa[:, None, :]) / h[:, :, None], 1, 2)
+    fin = np.all(np.isfinite(J), axis=(1, 2)) & np.all(np.isfinite(fa), axis=1)
+    return J, fin
