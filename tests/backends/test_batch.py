@@ -89,14 +89,30 @@ def test_jax_matches_scipy(model, population, reference):
     assert rel_err(outputs(model, other), outputs(model, reference)[:1]) > 1e-3
 
 
-@pytest.mark.xfail(strict=True, reason="known miss, issue #5 open: with the calibrated metabolome one of the "
-                   "perturbed subjects differs by 3.1e-4 (measured) between the JAX and SciPy baselines")
 def test_jax_matches_scipy_population(model, population, reference):
-    """Issue #5: the same 1e-4 agreement for eight perturbed subjects (one compiled program)."""
+    """Issue #5: the same 1e-4 agreement for eight perturbed subjects (one compiled program);
+    measured 3.3e-7 on the declared outputs. Every other rule within 1e-4 of its own range
+    (the HAM-D contributions cross zero, where a relative error means nothing; measured 1e-7)."""
     pytest.importorskip("jax")
     many = simulate_batch(model, parse_regimen(**ARTICLE), TIMES, population, backend="jax")
     assert np.all(many.status == 0)
     err = rel_err(outputs(model, many), outputs(model, reference))
+    assert err < 1e-4, f"max relative error {err:.2e}"
+    scale = np.nanmax(np.abs(reference.rules), axis=-2, keepdims=True)
+    assert np.nanmax(np.abs(many.rules - reference.rules) / np.maximum(scale, FLOOR)) < 1e-4
+
+
+@pytest.mark.slow
+def test_jax_matches_scipy_twelve_weekly_drips(model, population):
+    """Issue #5 on the whole protocol: 12 weekly drips, 84 days, eight subjects (measured 1.2e-7
+    on the declared outputs, ~70 s on 2 cores)."""
+    pytest.importorskip("jax")
+    reg = parse_regimen(**ARTICLE, every="7 d", doses=12)
+    times = np.linspace(0.0, 84 * 24.0, 12 * 7 * 4 + 1)
+    ref = simulate_batch(model, reg, times, population, backend="numpy")
+    many = simulate_batch(model, reg, times, population, backend="jax")
+    assert np.all(ref.status == 0) and np.all(many.status == 0)
+    err = rel_err(outputs(model, many), outputs(model, ref))
     assert err < 1e-4, f"max relative error {err:.2e}"
 
 

@@ -1,15 +1,17 @@
-"""JAX/diffrax backend of :func:`nadsim.simulate.batch.simulate_batch` (optional).
+"""JAX backend of :func:`nadsim.simulate.batch.simulate_batch` (optional).
 
 The same generated right-hand side as the SciPy backend, run with ``xp = jax.numpy``.
 Each subject is integrated segment by segment (a ``lax.scan`` over the regimen's
 segments, the inputs constant inside each), so dose events are exact; the whole chunk is
-``vmap``-ed and compiled once by XLA. Solver: Kvaerno5 (L-stable ESDIRK, order 5) with a
-PI step-size controller, float64. The baseline is a vmapped Newton iteration with a
-forward-mode Jacobian; subjects it cannot settle go to the NumPy fallback.
+``vmap``-ed and compiled once by XLA. Solver: Rodas5P (:mod:`nadsim.simulate._rosenbrock`,
+float64, per-lane step sizes); diffrax's Kvaerno5 is kept as ``method="kvaerno5"`` for
+cross-checks. Baseline: for day-forced models the reference procedure of
+:mod:`nadsim.simulate._orbit` with this solver as its day map (all lanes at once); for unforced
+models a vmapped Newton on the GPU and the NumPy Newton on a CPU. Subjects whose baseline
+fails go to the NumPy fallback.
 
 JAX is imported lazily: nadsim runs without it, and :func:`require` raises an
-:class:`~nadsim._errors.InputError` with an install hint when it is missing.
-"""
+:class:`~nadsim._errors.InputError` with an install hint when it is missing."""
 
 from __future__ import annotations
 
@@ -72,9 +74,8 @@ MIN_BUCKET = 8
 
 
 @lru_cache(maxsize=16)
-def _baseline_fn(cm: CompiledModel, iters: int = 40, averaged: bool = False) -> Any:
-    """Vmapped damped Newton; ``averaged``: on the derivative averaged over 12 phases of
-    ``T_day`` (step 1 of the periodic baseline), accepted below a residual of 1e-6."""
+def _baseline_fn(cm: CompiledModel, iters: int = 40) -> Any:
+    """Vmapped damped Newton for the steady state of an unforced model (GPU runs)."""
     import jax
     import jax.numpy as jnp
 
@@ -86,17 +87,8 @@ def _baseline_fn(cm: CompiledModel, iters: int = 40, averaged: bool = False) -> 
         y = cm.initial_guess(p, jnp).at[jnp.asarray(acc, dtype=int)].set(0.0) if acc.size else cm.initial_guess(p, jnp)
         scale = jnp.maximum(jnp.abs(y[free_j]), 1e-3)
 
-        if averaged:
-            period = p[cm.pidx("T_day")] if "T_day" in cm.parameter_names else 24.0
-            phases = period * jnp.linspace(0.0, 1.0, 12, endpoint=False)
-
-            def f(x: Any) -> Any:
-                yy = y.at[free_j].set(x * scale)
-                d = jax.vmap(lambda ph: cm.rhs(ph, yy, p, jnp))(phases).mean(axis=0)
-                return d[free_j] / scale
-        else:
-            def f(x: Any) -> Any:
-                return cm.rhs(0.0, y.at[free_j].set(x * scale), p, jnp)[free_j] / scale
+        def f(x: Any) -> Any:
+            return cm.rhs(0.0, y.at[free_j].set(x * scale), p, jnp)[free_j] / scale
 
         def body(_: int, x: Any) -> Any:
             fx = f(x)
@@ -113,11 +105,6 @@ def _baseline_fn(cm: CompiledModel, iters: int = 40, averaged: bool = False) -> 
 
         x = jax.lax.fori_loop(0, iters, body, y[free_j] / scale)
         res = jnp.max(jnp.abs(f(x)))
-        if averaged:
-            good = jnp.isfinite(res) & (res < 1e-6)
-            yn = jnp.where(good, y.at[free_j].set(x * scale), y)
-            species = jnp.arange(y.shape[0]) < len(cm.model.species)
-            return jnp.where(species, jnp.maximum(yn, 0.0), yn), good
         return y.at[free_j].set(jnp.maximum(x * scale, 0.0)), (res < 1e-10) & jnp.all(x > -1e-9)
 
     return jax.jit(jax.vmap(one))
@@ -187,52 +174,64 @@ def _rodas_fn(cm: CompiledModel) -> Any:
     return jax.jit(jax.vmap(one, in_axes=in_axes))
 
 
-def _periodic_baseline(cm: CompiledModel, P: np.ndarray, K: int, T: int, dev: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Batched twin of :func:`nadsim.simulate._solve.periodic_baseline` (forced models).
-
-    Same steps and tolerances as the reference: period-averaged Newton, a burn-in of
-    ``BURN_IN_DAYS`` periods at rtol 1e-6 ending at t = 0, two periods at 1e-8 and a
-    per-state Aitken extrapolation. The integrations reuse the main run's compiled program:
-    they are laid out on the same number of segments (K) and output times (T >= 3).
+@lru_cache(maxsize=16)
+def _bdf_fn(cm: CompiledModel) -> Any:
+    """Compiled ``run(Y0, P, bolus, starts, ends, rates, input_idx, times, rtol, atol)`` of the
+    lockstep BDF (:mod:`nadsim.simulate._bdf`): the chunk's lanes advance together, so the
+    segment edges (``starts``, ``ends``: (K,)), infusion ``rates`` (K, m) and output ``times``
+    (T,) are shared; ``Y0`` (n, S), ``P`` (n, p) and ``bolus`` (n, K, S) are per subject.
     """
     import jax
+    import jax.numpy as jnp
 
-    from nadsim.simulate._numpy_batch import averaged_newton
-    from nadsim.simulate._solve import BURN_IN_DAYS
+    from nadsim.simulate._bdf import make_lockstep_solver
+
+    solve = make_lockstep_solver(lambda t, y, q: cm.rhs(t, y, q, jnp), max_steps=MAX_STEPS)
+
+    def run(Y0: Any, P: Any, bolus: Any, starts: Any, ends: Any, rates: Any, input_idx: Any,
+            times: Any, rtol: Any, atol: Any) -> tuple[Any, Any, Any]:
+        n, S = Y0.shape
+        T = times.shape[0]
+        out = jnp.full((n, T, S), jnp.nan)
+
+        def seg(carry: tuple, xs: tuple) -> tuple[tuple, None]:
+            Y, j, out, ok, nst = carry
+            b, t0, t1, r = xs
+            Q = P.at[:, input_idx].set(jnp.broadcast_to(r, (n, r.shape[0])))
+            Y, out, j, ns, good = solve(Y + b, Q, t0, t1, times, j, out, rtol, atol)
+            return (Y, j, out, ok & good, nst + ns), None
+
+        init = (Y0, jnp.asarray(0), out, jnp.ones(n, bool), jnp.asarray(0))
+        (Y, j, out, ok, nst), _ = jax.lax.scan(seg, init, (jnp.swapaxes(bolus, 0, 1), starts, ends, rates))
+        out = out.at[:, jnp.where(j < T, j, T)].set(Y, mode="drop")  # the grid's last time
+        return out, ok, nst
+
+    return jax.jit(run)
+
+
+def _periodic_baseline(cm: CompiledModel, P: np.ndarray, K: int, T: int, dev: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Batched twin of :func:`nadsim.simulate._solve.periodic_baseline` (forced models): the same
+    :func:`nadsim.simulate._orbit.periodic_orbit`, with this backend's solver as the period map.
+    The map reuses the main run's compiled program: one period laid out on the same number of
+    segments (K) and output times (T >= 2), every lane at once."""
+    import jax
+
+    from nadsim.simulate._orbit import MAP_ATOL, MAP_RTOL, periodic_orbit, periods
 
     n = P.shape[0]
-    period = P[:, cm.pidx("T_day")] if "T_day" in cm.parameter_names else np.full(n, 24.0)
-    _free, acc = _index_sets(cm)
-    if dev.platform == "gpu":
-        y = np.array(_baseline_fn(cm, 40, True)(jax.device_put(P, dev))[0])
-    else:
-        y = averaged_newton(cm, P, period)
+    period = periods(cm, P)
     run = _rodas_fn(cm)
-    zeros_b = np.zeros((n, K, cm.n_states))
-    zeros_r = np.zeros((n, K, 0))
-    none = np.zeros(0, dtype=int)
+    edges = period[:, None] * np.linspace(0.0, 1.0, K + 1)[None, :]
+    grid = period[:, None] * np.linspace(0.0, 1.0, T)[None, :]
+    args = (jax.device_put(P, dev), np.zeros((n, K, cm.n_states)), edges[:, :-1], edges[:, 1:],
+            np.zeros((n, K, 0)), np.zeros(0, dtype=int), grid, MAP_RTOL, MAP_ATOL)
 
-    def go(y0: np.ndarray, a: np.ndarray, b: np.ndarray, times: np.ndarray, rtol: float, atol: float) -> tuple[np.ndarray, np.ndarray]:
-        edges = a[:, None] + (b - a)[:, None] * np.linspace(0.0, 1.0, K + 1)[None, :]
-        out, ok, _ = run(jax.device_put(y0, dev), jax.device_put(P, dev), zeros_b, edges[:, :-1], edges[:, 1:],
-                         zeros_r, none, times, rtol, atol)
-        return np.array(out), np.array(ok)
+    def period_map(Y: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out, ok, _ = run(jax.device_put(Y, dev), *args)
+        return np.array(out)[:, -1], np.array(ok) & active
 
-    burn = -BURN_IN_DAYS * period
-    tb = burn[:, None] + (-burn)[:, None] * np.linspace(0.0, 1.0, T)[None, :]
-    out, ok1 = go(y, burn, np.zeros(n), tb, 1e-6, 1e-9)
-    y0 = out[:, -1]
-    t2 = np.concatenate([period[:, None] * np.linspace(0.0, 1.0, T - 1)[None, :], 2 * period[:, None]], axis=1)
-    out, ok2 = go(y0, np.zeros(n), 2 * period, t2, 1e-8, 1e-10)
-    y1, y2 = out[:, -2], out[:, -1]
-    d1, d2 = y1 - y0, y2 - y1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = np.where(d1 != 0, d2 / d1, 0.0)
-        use = (lam > 0.0) & (lam < 0.999) & (np.abs(d1) > 1e-6 * np.maximum(np.abs(y2), 1e-3))
-        Y0 = np.where(use, y2 + d2 * lam / (1.0 - lam), y2)
-    Y0[:, acc] = 0.0
-    ok = ok1 & ok2 & np.all(np.isfinite(Y0), axis=1)
-    return Y0, ok
+    Y, ok, _ = periodic_orbit(cm, P, period_map)
+    return Y, ok
 
 
 def _save_grid(starts: np.ndarray, ends: np.ndarray, times: np.ndarray, seg_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -276,7 +275,7 @@ def simulate_chunk(cm: CompiledModel, regimen: Regimen, times: np.ndarray, P: np
     K = sch.starts.size
     with jax.default_device(dev):
         if method == "rodas5p" and forced_states(cm.model):
-            Y0, ok = _periodic_baseline(cm, P, K, max(times.size, 3), dev)
+            Y0, ok = _periodic_baseline(cm, P, K, max(times.size, 2), dev)
         elif device == "gpu":
             Y0, ok = _baseline_fn(cm)(jax.device_put(P, dev))
             Y0 = np.array(Y0)

@@ -1,9 +1,10 @@
 """NumPy backend of :func:`nadsim.simulate.batch.simulate_batch`.
 
-The baseline of every subject in a chunk is found at once by a damped Newton iteration
-on the stacked, vectorised right-hand side (finite-difference Jacobian, one batched
-``numpy.linalg.solve`` per iteration); subjects it cannot settle fall back to the
-reference :func:`~nadsim.simulate._solve.steady_state`. The regimen itself is integrated
+The baseline of every subject in a chunk is found at once: a damped Newton iteration on
+the stacked, vectorised right-hand side (finite-difference Jacobian, one batched
+``numpy.linalg.solve`` per iteration) for unforced models, with the reference
+:func:`~nadsim.simulate._solve.steady_state` as fallback; the periodic orbit of
+:mod:`nadsim.simulate._orbit` for forced ones. The regimen itself is integrated
 with the reference SciPy solver, subject by subject, so this backend *is* the reference.
 """
 
@@ -24,28 +25,16 @@ def _free_states(cm: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
     return np.nonzero(~acc)[0], np.nonzero(acc)[0]
 
 
-def averaged_newton(cm: CompiledModel, P: np.ndarray, period: np.ndarray, *, max_iter: int = 40) -> np.ndarray:
-    """Step (1) of the periodic baseline for every row: the reference
-    :func:`nadsim.simulate._solve.averaged_start` (relaxation of the period-averaged system, then
-    Newton), so that batched baselines start where the reference does. ``period`` and
-    ``max_iter`` are kept for the callers' signature."""
-    from nadsim.simulate._solve import averaged_start
+def newton(f, x0: np.ndarray, *, tol: float, max_iter: int,
+           nonneg: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Damped Newton on ``f(x, rows) = 0`` for every row of ``x0`` at once (finite-difference
+    Jacobians, one batched solve per iteration, the step halved until the residual falls).
 
-    return np.stack([averaged_start(cm, P[i]) for i in range(P.shape[0])])
-
-
-def _newton(cm: CompiledModel, y: np.ndarray, P: np.ndarray, free: np.ndarray, g, *, tol: float,
-            max_iter: int) -> tuple[np.ndarray, np.ndarray]:
-    """Damped Newton on ``g(y, rows)[:, free] / scale = 0`` for all rows; returns (x, ok)."""
-    n = y.shape[0]
-    scale = np.maximum(np.abs(y[:, free]), 1e-3)
-
-    def f(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        yy = y[rows].copy()
-        yy[:, free] = x * scale[rows]
-        return g(yy, rows)[:, free] / scale[rows]
-
-    x = y[:, free] / scale
+    Returns ``(x, done)``; a row is done when max |f| < ``tol`` (and, with ``nonneg``, no
+    component is below -1e-9). Rows whose Jacobian is singular or not finite are given up.
+    """
+    x = np.array(x0, dtype=float)
+    n = x.shape[0]
     rows = np.arange(n)
     done = np.zeros(n, dtype=bool)
     dead = ~np.all(np.isfinite(x), axis=1)
@@ -56,77 +45,9 @@ def _newton(cm: CompiledModel, y: np.ndarray, P: np.ndarray, free: np.ndarray, g
                 break
             xa = x[act]
             fa = f(xa, act)
-            res = np.max(np.abs(fa), axis=1)
-            conv = res < tol
-            done[act[conv]] = True
-            act, xa, fa = act[~conv], xa[~conv], fa[~conv]
-            if act.size == 0:
-                break
-            J, fin = _fd_jacobian(f, xa, fa, act)
-            dx = np.zeros_like(xa)
-            for k in np.nonzero(fin)[0]:
-                try:
-                    dx[k] = np.linalg.solve(J[k], -fa[k])
-                except np.linalg.LinAlgError:
-                    fin[k] = False
-            dead[act[~fin]] = True
-            lam = np.ones(act.size)
-            r0 = np.max(np.abs(fa), axis=1)
-            for _ in range(8):
-                r1 = np.max(np.abs(f(xa + lam[:, None] * dx, act)), axis=1)
-                worse = ~(np.isfinite(r1) & (r1 < r0 * (1 - 1e-4 * lam)))
-                if not worse.any():
-                    break
-                lam = np.where(worse, lam * 0.5, lam)
-            x[act] = np.where(fin[:, None], xa + lam[:, None] * dx, xa)
-    return x, done
-
-
-def baseline_batch(cm: CompiledModel, P: np.ndarray, *, tol: float = 1e-10,
-                   max_iter: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """Undosed steady states of all subjects (rows of derived parameters ``P``).
-
-    Returns ``(Y0, ok)``: states (n, n_states) and a boolean mask of subjects whose
-    baseline was found (the rest are NaN). The acceptance test is the reference one:
-    max |rhs / scale| < ``tol`` on the non-accumulating states, all states >= 0.
-    """
-    from nadsim.simulate._solve import forced_states
-
-    n = P.shape[0]
-    if forced_states(cm.model):  # periodic orbit: the reference procedure, subject by subject
-        out = np.full((n, cm.n_states), np.nan)
-        ok = np.zeros(n, dtype=bool)
-        for i in range(n):
-            try:
-                with np.errstate(all="ignore"):
-                    out[i] = steady_state(cm, P[i])
-                ok[i] = bool(np.all(np.isfinite(out[i])))
-            except (SolverError, ValueError, ArithmeticError, np.linalg.LinAlgError):
-                pass
-        return out, ok
-    free, acc = _free_states(cm)
-    y = np.asarray(cm.initial_guess(P), dtype=float).copy()
-    y[:, acc] = 0.0
-    scale = np.maximum(np.abs(y[:, free]), 1e-3)
-
-    def f(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        yy = y[rows].copy()
-        yy[:, free] = x * scale[rows]
-        return cm.rhs(0.0, yy, P[rows])[:, free] / scale[rows]
-
-    x = y[:, free] / scale
-    rows = np.arange(n)
-    done = np.zeros(n, dtype=bool)
-    dead = ~np.all(np.isfinite(x), axis=1)  # Newton gave up on these: the fallback takes them
-    with np.errstate(all="ignore"):
-        for _ in range(max_iter):
-            act = rows[~done & ~dead]
-            if act.size == 0:
-                break
-            xa = x[act]
-            fa = f(xa, act)
-            res = np.max(np.abs(fa), axis=1)
-            conv = (res < tol * 0.1) & np.all(xa > -1e-9, axis=1)
+            conv = np.max(np.abs(fa), axis=1) < tol
+            if nonneg:
+                conv &= np.all(xa > -1e-9, axis=1)
             done[act[conv]] = True
             act, xa, fa = act[~conv], xa[~conv], fa[~conv]
             if act.size == 0:
@@ -142,20 +63,53 @@ def baseline_batch(cm: CompiledModel, P: np.ndarray, *, tol: float = 1e-10,
                     except np.linalg.LinAlgError:
                         fin[k] = False
             dead[act[~fin]] = True
-            # damping: halve the step until the residual falls (or 8 halvings)
             lam = np.ones(act.size)
             r0 = np.max(np.abs(fa), axis=1)
             for _ in range(8):
-                trial = xa + lam[:, None] * dx
-                r1 = np.max(np.abs(f(trial, act)), axis=1)
+                r1 = np.max(np.abs(f(xa + lam[:, None] * dx, act)), axis=1)
                 worse = ~(np.isfinite(r1) & (r1 < r0 * (1 - 1e-4 * lam)))
                 if not worse.any():
                     break
                 lam = np.where(worse, lam * 0.5, lam)
             x[act] = np.where(fin[:, None], xa + lam[:, None] * dx, xa)
+    return x, done
+
+
+def baseline_batch(cm: CompiledModel, P: np.ndarray, *, tol: float = 1e-10,
+                   max_iter: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Undosed baselines of all subjects (rows of derived parameters ``P``).
+
+    Returns ``(Y0, ok)``: states (n, n_states) and a boolean mask of subjects whose
+    baseline was found (the rest are NaN). Unforced models: the steady state by a batched
+    Newton, accepted as the reference accepts it (max |rhs / scale| < ``tol`` on the
+    non-accumulating states, all states >= 0), with the reference as fallback. Forced models:
+    the reference periodic orbit (:mod:`nadsim.simulate._orbit`, SciPy period map).
+    """
+    from nadsim.simulate._orbit import periodic_orbit, scipy_period_map
+    from nadsim.simulate._solve import forced_states
+
+    n = P.shape[0]
+    if forced_states(cm.model):
+        try:
+            out, ok, _ = periodic_orbit(cm, P, scipy_period_map(cm, P))
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            out, ok = np.full((n, cm.n_states), np.nan), np.zeros(n, dtype=bool)
+        ok &= np.all(np.isfinite(out), axis=1)
+        out[~ok] = np.nan
+        return out, ok
+    free, acc = _free_states(cm)
+    y = np.asarray(cm.initial_guess(P), dtype=float).copy()
+    y[:, acc] = 0.0
+    scale = np.maximum(np.abs(y[:, free]), 1e-3)
+
+    def f(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        yy = y[rows].copy()
+        yy[:, free] = x * scale[rows]
+        return cm.rhs(0.0, yy, P[rows])[:, free] / scale[rows]
+
+    x, ok = newton(f, y[:, free] / scale, tol=tol * 0.1, max_iter=max_iter, nonneg=True)
     out = y.copy()
     out[:, free] = np.maximum(x * scale, 0.0)
-    ok = done.copy()
     for i in np.nonzero(~ok)[0].tolist():  # the reference fallback: Newton, relaxation, Newton
         try:
             with np.errstate(all="ignore"):

@@ -19,7 +19,7 @@ from nadsim._errors import SolverError
 from nadsim.dosing import Regimen
 from nadsim.simulate._compile import CompiledModel
 
-__all__ = ["BURN_IN_DAYS", "Segment", "forced_states", "integrate", "periodic_baseline", "segments", "steady_state"]
+__all__ = ["Segment", "forced_states", "integrate", "periodic_baseline", "segments", "steady_state"]
 
 
 @dataclass(frozen=True)
@@ -143,15 +143,10 @@ def steady_state(cm: CompiledModel, p: np.ndarray, *, tol: float = 1e-10) -> np.
 #
 # A forced model has no fixed point, so its undosed baseline is the periodic orbit: (1) Newton on
 # every non-accumulating state for the derivative averaged over 12 phases of one period (slow
-# states land on their period mean, fast ones near it; the averaging method); (2) a burn-in
-# over BURN_IN_DAYS whole forcing periods ending at t = 0, so the forcing phase at t = 0 is the
-# true one (looser tolerance: it only has to approach the orbit); (3) two more periods at 1e-8 and
-# an Aitken extrapolation, per state, of the geometric approach to the orbit (exact for linear slow
-# filters such as the mood and stress-load states; skipped where the sequence is not monotone).
-# Deterministic. The forcing period is the model's `T_day` parameter (24 h if absent).
-
-#: whole forcing periods integrated before t = 0
-BURN_IN_DAYS = 3
+# states land on their period mean, fast ones near it; the averaging method); (2) from there, the
+# fixed point of the one-period map, found by Anderson acceleration (`_orbit.anderson_orbit`), so
+# that t = 0 sits on the orbit at its true forcing phase. Deterministic. The forcing period is
+# the model's `T_day` parameter (24 h if absent).
 
 
 def forced_states(model) -> tuple[str, ...]:
@@ -172,71 +167,18 @@ def forced_states(model) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def averaged_start(cm: CompiledModel, p: np.ndarray) -> np.ndarray:
-    """Step (1) of the periodic baseline: the fixed point of the period-averaged system.
+def periodic_baseline(cm: CompiledModel, p: np.ndarray, *, tol: float = 1e-10) -> np.ndarray:
+    """Undosed baseline of a periodically forced model: the state at t = 0 on its periodic orbit.
 
-    The averaged (autonomous) system is relaxed for 2000 h first and then polished with Newton:
-    started from the parameter-derived guess, Newton alone can land on a far root when a tissue's
-    salvage is substrate-limited, and slow pools (erythrocyte NAD+, t1/2 of days) would then still
-    drift after the burn-in.
+    ``tol`` is unused (the orbit has its own criterion, ``_orbit.ORBIT_TOL``); it is accepted
+    for the signature :func:`steady_state` shares.
     """
-    model = cm.model
-    names = cm.state_names
-    period = float(p[cm.pidx("T_day")]) if "T_day" in cm.parameter_names else 24.0
-    accumulating = {s.name for s in model.species if s.accumulates}
-    acc = [i for i, n in enumerate(names) if n in accumulating]
-    species = {cm.sidx(s.name) for s in model.species}
-    free = np.array([i for i in range(len(names)) if i not in acc])
-    y = np.asarray(cm.initial_guess(p), dtype=float).copy()
-    y[acc] = 0.0
-    scale = np.maximum(np.abs(y[free]), 1e-3)
-    phases = np.linspace(0.0, period, 12, endpoint=False)
+    from nadsim.simulate._orbit import periodic_orbit, scipy_period_map
 
-    def f(x: np.ndarray) -> np.ndarray:  # derivative averaged over one period
-        yy = y.copy()
-        yy[free] = x * scale
-        return cm.rhs(phases, np.broadcast_to(yy, (phases.size, yy.size)), p).mean(axis=0)[free] / scale
-
-    def g(_t: float, x: np.ndarray) -> np.ndarray:
-        return f(x)
-
-    relax = solve_ivp(g, (0.0, 2000.0), y[free] / scale, method="BDF", rtol=1e-7, atol=1e-10)
-    start = relax.y[:, -1] if relax.success and np.all(np.isfinite(relax.y[:, -1])) else y[free] / scale
-    sol = root(f, start, method="hybr", options={"xtol": 1e-12})
-    if not (np.all(np.isfinite(sol.x)) and np.max(np.abs(f(sol.x))) < 1e-6):
-        sol.x = start
-    y[free] = sol.x * scale
-    sp = [i for i in free if i in species]
-    y[sp] = np.maximum(y[sp], 0.0)
-    return y
-
-
-def periodic_baseline(cm: CompiledModel, p: np.ndarray, *, tol: float = 1e-10,
-                      burn_in_days: int = BURN_IN_DAYS) -> np.ndarray:
-    """Undosed baseline of a periodically forced model: the state at t = 0 on its periodic orbit."""
-    model = cm.model
-    names = cm.state_names
-    period = float(p[cm.pidx("T_day")]) if "T_day" in cm.parameter_names else 24.0
-    accumulating = {s.name for s in model.species if s.accumulates}
-    acc = [i for i, n in enumerate(names) if n in accumulating]
-    y = averaged_start(cm, p)
-    fun = cm.rhs_scalar(p) if hasattr(cm, "rhs_scalar") else (lambda t, yy: cm.rhs(t, yy, p))
-    r = solve_ivp(fun, (-burn_in_days * period, 0.0), y, method="BDF", rtol=1e-6, atol=1e-9)
-    if not r.success:
-        raise SolverError("baseline", "a periodic orbit without dosing", r.message)
-    r2 = solve_ivp(fun, (0.0, 2 * period), r.y[:, -1], t_eval=[period, 2 * period],
-                   method="BDF", rtol=1e-8, atol=1e-10)
-    if not r2.success:
-        raise SolverError("baseline", "a periodic orbit without dosing", r2.message)
-    y0, y1, y2 = r.y[:, -1], r2.y[:, 0], r2.y[:, 1]
-    out = y2.copy()
-    d1, d2 = y1 - y0, y2 - y1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = np.where(d1 != 0, d2 / d1, 0.0)
-    for i in range(len(names)):
-        # extrapolate only a drift well above the 1e-8 integration noise; below it, the ratio
-        # of two noisy differences is noise too, and the two backends would disagree
-        if 0.0 < lam[i] < 0.999 and abs(d1[i]) > 1e-6 * max(abs(y2[i]), 1e-3):
-            out[i] = y2[i] + d2[i] * lam[i] / (1.0 - lam[i])
-    out[acc] = 0.0
-    return out
+    P = np.asarray(p, dtype=float)[None, :]
+    y, ok, iters = periodic_orbit(cm, P, scipy_period_map(cm, P))
+    if not ok[0]:
+        raise SolverError("baseline", "a periodic orbit without dosing",
+                          f"no convergence after {iters[0]} periods",
+                          hint="check the parameter set; the orbit may not exist for these values")
+    return y[0]
