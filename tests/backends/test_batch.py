@@ -126,12 +126,28 @@ def test_failed_subject_is_marked_not_raised(model, population):
         assert np.all(np.isnan(res.rules[1]))
 
 
+def test_failed_subject_does_not_hold_up_its_chunk(model, population, reference):
+    """JAX lockstep BDF: a subject without a baseline is marked failed, and its chunk companion
+    still matches the reference (same 1e-4 tolerance as above)."""
+    pytest.importorskip("jax")
+    cm = compile_model(model)
+    P = population[:2].copy()
+    P[1, free_parameter_mask(cm)] *= 1e6  # far outside any physiological range
+    res = simulate_batch(model, parse_regimen(**ARTICLE), TIMES, P, backend="jax")
+    assert res.status[0] == 0
+    assert rel_err(outputs(model, res)[:1], outputs(model, reference)[:1]) < 1e-4
+    if res.status[1] != 0:
+        assert np.all(np.isnan(res.rules[1]))
+
+
 def test_bad_inputs(model, population):
     reg = parse_regimen(**ARTICLE)
     with pytest.raises(InputError, match="params"):
         simulate_batch(model, reg, TIMES, population[:, :5])
     with pytest.raises(InputError, match="backend"):
         simulate_batch(model, reg, TIMES, population, backend="torch")
+    with pytest.raises(InputError, match="method"):
+        simulate_batch(model, reg, TIMES, population, backend="numpy", method="bdf")
     with pytest.raises(InputError, match="times"):
         simulate_batch(model, reg, TIMES[::-1], population)
     with pytest.raises(InputError, match="device"):
@@ -191,5 +207,15 @@ def test_jax_gpu_matches_scipy(model, population, reference):
     if not any(d.platform == "gpu" for d in jax.devices()):
         pytest.skip("no CUDA device")
     res = simulate_batch(model, parse_regimen(**ARTICLE), TIMES, population, backend="jax", device="gpu")
+    assert np.all(res.status == 0)
+    assert rel_err(outputs(model, res), outputs(model, reference)) < 1e-4
+
+
+@pytest.mark.slow
+def test_rodas5p_matches_scipy(model, population, reference):
+    """The per-subject Rodas5P method (kept for chunks that cannot share steps) on the same
+    check: within 1e-4 of SciPy on the declared outputs."""
+    pytest.importorskip("jax")
+    res = simulate_batch(model, parse_regimen(**ARTICLE), TIMES, population, backend="jax", method="rodas5p")
     assert np.all(res.status == 0)
     assert rel_err(outputs(model, res), outputs(model, reference)) < 1e-4

@@ -45,7 +45,7 @@ _error_const = _kappa * _gamma + 1.0 / np.arange(1, MAX_ORDER + 2)
 
 
 def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
-    """Build ``solve(Y, Q, t0, t1, times, j, out, rtol, atol) -> (Y_end, out, j, nsteps, ok)``.
+    """Build ``solve(Y, Q, t0, t1, times, j, out, rtol, atol) -> (Y_end, out, j, counts, ok)``.
 
     ``f(t, Y, Q)`` is the batched right-hand side (lanes on the leading axis of ``Y`` (n, d)
     and ``Q`` (n, p)); ``t0``, ``t1`` and the output grid ``times`` (T,) are shared by all lanes.
@@ -53,11 +53,11 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
     written; rows for outputs with ``t0 <= times[j] < t1`` are written (the state at ``t0``
     included), as :func:`nadsim.simulate._rosenbrock.make_segment_solver` does. ``ok`` (n,) is
     False for lanes that produced non-finite values (they are frozen and excluded from the error
-    control) and for every lane if the step size collapsed or ``max_steps`` ran out.
+    control) and for every lane if the step size collapsed or ``max_steps`` ran out. ``counts``:
+    steps (accepted and rejected), LU factorisations and Jacobians of the batch.
     """
     import jax
     import jax.numpy as jnp
-    from jax.scipy.linalg import lu_factor, lu_solve
 
     kappa = jnp.asarray(_kappa)
     gam = jnp.asarray(_gamma)
@@ -67,8 +67,14 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
     del kappa
 
     jac = jax.vmap(jax.jacfwd(lambda t, y, q: f(t, y[None], q[None])[0], argnums=1), in_axes=(None, 0, 0))
-    lu_f = jax.vmap(lu_factor)
-    lu_s = jax.vmap(lambda lu, piv, b: lu_solve((lu, piv), b))
+    # the iteration matrix is kept as its inverse: one batched matrix-vector product per Newton
+    # update is ~9x cheaper than a batched LU back-substitution on XLA:CPU (measured at 256
+    # lanes), and the inverse is formed only when the matrix changes (a few % of the steps)
+    def inverse(J: Any, c: Any) -> Any:
+        return jnp.linalg.inv(jnp.eye(J.shape[-1])[None] - c * J)
+
+    def apply(Minv: Any, b: Any) -> Any:
+        return jnp.einsum("nij,nj->ni", Minv, b)
 
     def rms(x: Any, alive: Any) -> Any:
         """Largest RMS norm over the live lanes."""
@@ -110,7 +116,6 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
         out = out.at[:, jnp.where(at_start, j, T)].set(Y, mode="drop")
         j = j + at_start.astype(j.dtype)
         newton_tol = jnp.maximum(10 * np.finfo(float).eps / rtol, jnp.minimum(0.03, jnp.sqrt(rtol)))
-        eye = jnp.eye(d)
 
         h = jnp.minimum(H0, t1 - t0)
         F0 = f(t0, Y, Q)
@@ -118,15 +123,15 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
         D = jnp.zeros((MAX_ORDER + 3, n, d), dtype=Y.dtype)
         D = D.at[0].set(Y).at[1].set(jnp.where(alive[:, None], F0 * h, 0.0))
         J = jac(t0, Y, Q)
-        LU, piv = lu_f(eye[None] - (h / alpha[1]) * J)
+        Minv = inverse(J, h / alpha[1])
 
-        # carry: t, h, order, n_equal, D, J, LU, piv, lu_ok, c_lu, jac_current, alive, j, out, nsteps, ok
+        # carry: t, h, order, n_equal, D, J, Minv, lu_ok, c_lu, jac_current, alive, j, out, counts, ok
         def cond(c: tuple) -> Any:
-            t, _h, _o, _ne, _D, _J, _LU, _piv, _lo, _clu, _jc, alive, _j, _out, nst, ok = c
-            return (t < t1) & ok & (nst < max_steps) & jnp.any(alive)
+            t, _h, _o, _ne, _D, _J, _M, _lo, _clu, _jc, alive, _j, _out, nst, ok = c
+            return (t < t1) & ok & (nst[0] < max_steps) & jnp.any(alive)
 
         def body(c: tuple) -> tuple:
-            t, h, order, n_eq, D, J, LU, piv, lu_ok, c_lu, jac_cur, alive, j, out, nst, ok = c
+            t, h, order, n_eq, D, J, Minv, lu_ok, c_lu, jac_cur, alive, j, out, nst, ok = c
             # land exactly on the segment end
             over = t + h > t1
             D = jax.lax.cond(over, lambda: change_D(D, order, (t1 - t) / h), lambda: D)
@@ -141,15 +146,19 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
             # last factorisation (or Newton failed); in between, the stale factors are used with
             # the correction factor 2 / (1 + c / c_lu) on each Newton update
             fresh = ~lu_ok | (jnp.abs(c_ / c_lu - 1.0) > 0.3)
-            LU, piv = jax.lax.cond(fresh, lambda: lu_f(eye[None] - c_ * J), lambda: (LU, piv))
+            Minv = jax.lax.cond(fresh, lambda: inverse(J, c_), lambda: Minv)
             c_lu = jnp.where(fresh, c_, c_lu)
             corr = 2.0 / (1.0 + c_ / c_lu)
 
-            def newton(k: Any, s: tuple) -> tuple:
-                y, dd, conv, failed, dy_old, n_it = s
+            def newton_cond(s: tuple) -> Any:
+                k, _y, _dd, conv, failed, _old, _n = s
+                return (k < NEWTON_MAXITER) & ~jnp.any(failed) & ~jnp.all(conv)
+
+            def newton(s: tuple) -> tuple:
+                k, y, dd, conv, failed, dy_old, n_it = s
                 live = alive & ~conv & ~failed
                 Fy = f(t_new, y, Q)
-                dy = corr * lu_s(LU, piv, c_ * Fy - psi - dd)
+                dy = corr * apply(Minv, c_ * Fy - psi - dd)
                 dy_norm = jnp.sqrt(jnp.mean((dy / scale) ** 2, axis=1))
                 rate = dy_norm / dy_old
                 first = k == 0
@@ -162,11 +171,11 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
                 done_now = upd & ((dy_norm == 0) | (~first & (rate / (1 - rate) * dy_norm < newton_tol)))
                 conv = conv | done_now
                 n_it = jnp.where(upd, k + 1, n_it)
-                return y, dd, conv, failed, jnp.where(upd, dy_norm, dy_old), n_it
+                return k + 1, y, dd, conv, failed, jnp.where(upd, dy_norm, dy_old), n_it
 
-            init = (y_pred, jnp.zeros_like(y_pred), ~alive, jnp.zeros(n, bool), jnp.full(n, jnp.inf),
-                    jnp.zeros(n, dtype=int))
-            y_new, dd, conv, _failed, _, n_it = jax.lax.fori_loop(0, NEWTON_MAXITER, newton, init)
+            init = (jnp.asarray(0), y_pred, jnp.zeros_like(y_pred), ~alive, jnp.zeros(n, bool),
+                    jnp.full(n, jnp.inf), jnp.zeros(n, dtype=int))
+            _k, y_new, dd, conv, _failed, _, n_it = jax.lax.while_loop(newton_cond, newton, init)
             # a lane whose values are no longer finite is dropped, not allowed to stall the batch
             nonfinite = alive & ~jnp.all(jnp.isfinite(y_new), axis=1)
             alive = alive & ~nonfinite
@@ -227,10 +236,11 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
             n_eq = jnp.where(change, 0, n_eq)
             t = jnp.where(accept, t_new, t)
             ok = ok & (h > 1e-12 * jnp.maximum(1.0, jnp.abs(t1)))
-            return (t, h, new_order, n_eq, D, J, LU, piv, lu_ok, c_lu, jac_cur, alive, j, out, nst + 1, ok)
+            nst = nst + jnp.stack([1, fresh.astype(int), refresh.astype(int)])
+            return (t, h, new_order, n_eq, D, J, Minv, lu_ok, c_lu, jac_cur, alive, j, out, nst, ok)
 
-        init = (t0, h, jnp.asarray(1), jnp.asarray(0), D, J, LU, piv, jnp.asarray(True), h / alpha[1],
-                jnp.asarray(True), alive, j, out, jnp.asarray(0), jnp.asarray(True))
+        init = (t0, h, jnp.asarray(1), jnp.asarray(0), D, J, Minv, jnp.asarray(True), h / alpha[1],
+                jnp.asarray(True), alive, j, out, jnp.asarray([0, 1, 1]), jnp.asarray(True))
         t, _h, _order, _ne, D, *_rest, alive, j, out, nst, ok = jax.lax.while_loop(cond, body, init)
         return D[0], out, j, nst, alive & ok & (t >= t1)
 

@@ -4,8 +4,9 @@ The same generated right-hand side as the SciPy backend, run with ``xp = jax.num
 Each subject is integrated segment by segment (a ``lax.scan`` over the regimen's
 segments, the inputs constant inside each), so dose events are exact; the whole chunk is
 ``vmap``-ed and compiled once by XLA. Solver: Rodas5P (:mod:`nadsim.simulate._rosenbrock`,
-float64, per-lane step sizes); diffrax's Kvaerno5 is kept as ``method="kvaerno5"`` for
-cross-checks. Baseline: for day-forced models the reference procedure of
+per-lane step sizes) or, by default, a BDF method that advances the whole chunk in lockstep and
+reuses its Jacobian and iteration matrix over many steps (:mod:`nadsim.simulate._bdf`);
+diffrax's Kvaerno5 is kept as ``method="kvaerno5"`` for cross-checks. Baseline: for day-forced models the reference procedure of
 :mod:`nadsim.simulate._orbit` with this solver as its day map (all lanes at once); for unforced
 models a vmapped Newton on the GPU and the NumPy Newton on a CPU. Subjects whose baseline
 fails go to the NumPy fallback.
@@ -26,8 +27,8 @@ from nadsim.simulate._compile import CompiledModel
 
 __all__ = ["METHODS", "available", "require", "simulate_chunk"]
 
-#: integrators of this backend
-METHODS = ("rodas5p", "kvaerno5")
+#: integrators of this backend (the first is the default)
+METHODS = ("bdf", "rodas5p", "kvaerno5")
 
 #: largest number of solver steps in one segment before a subject is marked failed
 MAX_STEPS = 100_000
@@ -201,7 +202,7 @@ def _bdf_fn(cm: CompiledModel) -> Any:
             Y, out, j, ns, good = solve(Y + b, Q, t0, t1, times, j, out, rtol, atol)
             return (Y, j, out, ok & good, nst + ns), None
 
-        init = (Y0, jnp.asarray(0), out, jnp.ones(n, bool), jnp.asarray(0))
+        init = (Y0, jnp.asarray(0), out, jnp.ones(n, bool), jnp.zeros(3, dtype=int))
         (Y, j, out, ok, nst), _ = jax.lax.scan(seg, init, (jnp.swapaxes(bolus, 0, 1), starts, ends, rates))
         out = out.at[:, jnp.where(j < T, j, T)].set(Y, mode="drop")  # the grid's last time
         return out, ok, nst
@@ -209,25 +210,40 @@ def _bdf_fn(cm: CompiledModel) -> Any:
     return jax.jit(run)
 
 
-def _periodic_baseline(cm: CompiledModel, P: np.ndarray, K: int, T: int, dev: Any) -> tuple[np.ndarray, np.ndarray]:
+def _periodic_baseline(cm: CompiledModel, P: np.ndarray, K: int, T: int, dev: Any,
+                       method: str = "bdf") -> tuple[np.ndarray, np.ndarray]:
     """Batched twin of :func:`nadsim.simulate._solve.periodic_baseline` (forced models): the same
     :func:`nadsim.simulate._orbit.periodic_orbit`, with this backend's solver as the period map.
     The map reuses the main run's compiled program: one period laid out on the same number of
-    segments (K) and output times (T >= 2), every lane at once."""
+    segments (K) and output times (T >= 2), every lane at once. The lockstep BDF needs one
+    period for the whole chunk; with differing periods the map falls back to Rodas5P."""
     import jax
 
     from nadsim.simulate._orbit import MAP_ATOL, MAP_RTOL, periodic_orbit, periods
 
     n = P.shape[0]
     period = periods(cm, P)
-    run = _rodas_fn(cm)
     edges = period[:, None] * np.linspace(0.0, 1.0, K + 1)[None, :]
     grid = period[:, None] * np.linspace(0.0, 1.0, T)[None, :]
-    args = (jax.device_put(P, dev), np.zeros((n, K, cm.n_states)), edges[:, :-1], edges[:, 1:],
-            np.zeros((n, K, 0)), np.zeros(0, dtype=int), grid, MAP_RTOL, MAP_ATOL)
+    shared = method == "bdf" and np.all(period == period[0])
+    if shared:
+        run = _bdf_fn(cm)
+        args = (np.zeros((n, K, cm.n_states)), edges[0, :-1], edges[0, 1:],
+                np.zeros((K, 0)), np.zeros(0, dtype=int), grid[0], MAP_RTOL, MAP_ATOL)
+    else:
+        run = _rodas_fn(cm)
+        args = (np.zeros((n, K, cm.n_states)), edges[:, :-1], edges[:, 1:],
+                np.zeros((n, K, 0)), np.zeros(0, dtype=int), grid, MAP_RTOL, MAP_ATOL)
 
     def period_map(Y: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out, ok, _ = run(jax.device_put(Y, dev), *args)
+        Pm = P
+        if shared and active.any() and not active.all():
+            # settled or failed lanes ride along as copies of an active one: in lockstep they
+            # would otherwise still take part in the step-size control
+            k = int(np.argmax(active))
+            Y = np.where(active[:, None], Y, Y[k])
+            Pm = np.where(active[:, None], P, P[k])
+        out, ok, _ = run(jax.device_put(Y, dev), jax.device_put(Pm, dev), *args)
         return np.array(out)[:, -1], np.array(ok) & active
 
     Y, ok, _ = periodic_orbit(cm, P, period_map)
@@ -250,11 +266,12 @@ def _save_grid(starts: np.ndarray, ends: np.ndarray, times: np.ndarray, seg_of: 
 
 def simulate_chunk(cm: CompiledModel, regimen: Regimen, times: np.ndarray, P: np.ndarray, *,
                    rtol: float, atol: float, device: str = "cpu",
-                   method: str = "rodas5p") -> tuple[np.ndarray, np.ndarray]:
+                   method: str = "bdf") -> tuple[np.ndarray, np.ndarray]:
     """States (n, T, n_states) and status (n,) for subjects with derived parameters ``P``.
 
-    ``method``: ``"rodas5p"`` (default; :mod:`nadsim.simulate._rosenbrock`) or
-    ``"kvaerno5"`` (diffrax's ESDIRK; slower on this model, kept for cross-checks).
+    ``method``: ``"bdf"`` (default; the chunk in lockstep, :mod:`nadsim.simulate._bdf`),
+    ``"rodas5p"`` (per-subject steps, :mod:`nadsim.simulate._rosenbrock`) or ``"kvaerno5"``
+    (diffrax's ESDIRK; slower on this model, kept for cross-checks).
     """
     if method not in METHODS:
         raise InputError("method", f"one of {', '.join(METHODS)}", method)
@@ -274,8 +291,8 @@ def simulate_chunk(cm: CompiledModel, regimen: Regimen, times: np.ndarray, P: np
     sch = schedule(cm, regimen, P, times)
     K = sch.starts.size
     with jax.default_device(dev):
-        if method == "rodas5p" and forced_states(cm.model):
-            Y0, ok = _periodic_baseline(cm, P, K, max(times.size, 2), dev)
+        if method != "kvaerno5" and forced_states(cm.model):
+            Y0, ok = _periodic_baseline(cm, P, K, max(times.size, 2), dev, method)
         elif device == "gpu":
             Y0, ok = _baseline_fn(cm)(jax.device_put(P, dev))
             Y0 = np.array(Y0)
@@ -289,10 +306,20 @@ def simulate_chunk(cm: CompiledModel, regimen: Regimen, times: np.ndarray, P: np
             bad = np.nonzero(~ok[:n_real])[0]
             Y0[bad], ok[bad] = baseline_batch(cm, P[bad])
         status = np.where(ok, 0, 1).astype(np.int64)
+        if method == "bdf" and ok.any() and not ok.all():
+            # lanes without a baseline ride along as copies of a good lane (reported as failed):
+            # in lockstep, a lane far from any orbit would set everyone's step size
+            first = int(np.argmax(ok))
+            P = np.where(ok[:, None], P, P[first])
+            Y0 = np.where(ok[:, None], Y0, Y0[first])
         Y0 = np.where(ok[:, None], Y0, np.nan_to_num(cm.initial_guess(P)))  # keep the solver finite
         Pj = jax.device_put(P, dev)
         n = P.shape[0]
-        if method == "rodas5p":
+        if method == "bdf":
+            Y, good, _ = _bdf_fn(cm)(
+                jax.device_put(Y0, dev), Pj, jax.device_put(sch.bolus, dev), sch.starts, sch.ends,
+                sch.rates, sch.input_idx, times, float(rtol), float(atol))
+        elif method == "rodas5p":
             Y, good, _ = _rodas_fn(cm)(
                 jax.device_put(Y0, dev), Pj, jax.device_put(sch.bolus, dev), np.tile(sch.starts, (n, 1)),
                 np.tile(sch.ends, (n, 1)), np.tile(sch.rates, (n, 1, 1)), sch.input_idx,

@@ -11,11 +11,15 @@ Backends
 ``"numpy"``  the reference SciPy solver (``_solve.integrate``), one subject after another;
              the baseline of a chunk is a batched Newton iteration (the reference
              ``steady_state`` for periodically forced models).
-``"jax"``    Rodas5P, a stiff Rosenbrock method (:mod:`nadsim.simulate._rosenbrock`),
-             compiled with XLA and vmapped over the subjects of a chunk, float64;
-             ``device="gpu"`` runs it on a CUDA device. diffrax's Kvaerno5 is available to
-             :func:`nadsim.simulate._jax.simulate_chunk` as ``method="kvaerno5"``.
-             JAX is imported only when this backend is asked for.
+``"jax"``    a variable-order BDF method that advances all subjects of a chunk in lockstep
+             (shared step size and order, error = the largest over subjects; Jacobian and
+             iteration matrix reused over many steps; :mod:`nadsim.simulate._bdf`), compiled
+             with XLA, float64; ``device="gpu"`` runs it on a CUDA device. Rodas5P
+             (per-subject steps, :mod:`nadsim.simulate._rosenbrock`) and diffrax's Kvaerno5 are
+             available to :func:`nadsim.simulate._jax.simulate_chunk` as ``method=``.
+             JAX is imported only when this backend is asked for. Because a chunk shares its
+             steps, a subject's result depends on its chunk companions within the solver
+             tolerance; runs with the same chunk size are bit-for-bit reproducible.
 
 Work is cut into chunks of ``chunk_size`` subjects. With ``cluster`` the chunks run on
 Dask workers (``"local"`` starts a local cluster); results are identical to a
@@ -178,14 +182,15 @@ def _check_inputs(cm: CompiledModel, regimen: Regimen, times: Any, params: Any, 
 # --------------------------------------------------------------------------- chunk kernel
 
 def _run_chunk(model: Model, regimen: Regimen, times: np.ndarray, P: np.ndarray, backend: str,
-               device: str, rtol: float, atol: float, keep_states: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+               device: str, rtol: float, atol: float, keep_states: bool,
+               method: str = "bdf") -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Simulate one chunk of subjects (free parameters ``P``); returns (states, rules, status)."""
     cm = compile_model(model)
     P = np.asarray(cm.derive(P), dtype=float)
     if backend == "jax":
         from nadsim.simulate import _jax
 
-        Y, status = _jax.simulate_chunk(cm, regimen, times, P, rtol=rtol, atol=atol, device=device)
+        Y, status = _jax.simulate_chunk(cm, regimen, times, P, rtol=rtol, atol=atol, device=device, method=method)
     else:
         from nadsim.simulate import _numpy_batch
 
@@ -213,11 +218,12 @@ class _Spec:
     rtol: float
     atol: float
     keep_states: bool
+    method: str = "bdf"
 
 
 def _chunk_task(model: Model, spec: _Spec, P: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     return _run_chunk(model, spec.regimen, spec.times, P, spec.backend, spec.device, spec.rtol,
-                      spec.atol, spec.keep_states)
+                      spec.atol, spec.keep_states, spec.method)
 
 
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
@@ -264,7 +270,8 @@ def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence
                    rtol: float = 1e-8, atol: float = 1e-10, keep_states: bool = False,
                    cluster: str | None = None, chunk_size: int | None = None,
                    out: str | os.PathLike[str] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> BatchResult:
+                   progress: Callable[[int, int], None] | None = None,
+                   method: str | None = None) -> BatchResult:
     """Simulate many subjects under one regimen, each from its own undosed baseline.
 
     Parameters
@@ -277,7 +284,7 @@ def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence
         recomputed with ``cm.derive``. A 1-D row is one subject. As in
         :func:`nadsim.simulate.simulate`, a dosed subject whose ``trial_on`` switch is 0 is
         put in the treatment arm from the first dose (``trial_on = 1``, ``t_trial_start``).
-    backend : ``"numpy"`` (SciPy BDF per subject) or ``"jax"`` (diffrax Kvaerno5, vmapped).
+    backend : ``"numpy"`` (SciPy LSODA per subject) or ``"jax"`` (lockstep BDF over a chunk).
     device : ``"cpu"`` or ``"gpu"`` (jax only).
     rtol, atol : solver tolerances (relative; absolute in state units, uM).
     keep_states : also return every state (memory: n * T * n_states * 8 bytes).
@@ -286,6 +293,7 @@ def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence
     out : directory; arrays are written there chunk by chunk as ``.npy`` and returned as
         read-only memory maps (memory flat in the number of subjects).
     progress : called as ``progress(done, total)`` after each chunk.
+    method : integrator of the jax backend: ``"bdf"`` (default), ``"rodas5p"`` or ``"kvaerno5"``.
 
     Returns
     -------
@@ -304,13 +312,17 @@ def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence
     if backend == "jax":
         from nadsim.simulate import _jax
 
+        if method is not None and method not in _jax.METHODS:
+            raise InputError("method", f"one of {', '.join(_jax.METHODS)}", method)
         _jax.require()
+    elif method is not None:
+        raise InputError("method", "no method for the numpy backend (it is the reference LSODA)", method)
     n = P.shape[0]
     size = chunk_size or default_chunk_size(backend, device, n)
     spans = _chunks(n, size)
     outdir = Path(out) if out is not None else None
     sink = _Sink(n, t.size, cm.n_states, len(cm.rule_names), keep_states, outdir)
-    spec = _Spec(regimen, t, backend, device, float(rtol), float(atol), bool(keep_states))
+    spec = _Spec(regimen, t, backend, device, float(rtol), float(atol), bool(keep_states), method or "bdf")
     if cluster is None:
         results: Iterator[tuple[int, tuple]] = (
             (i, _chunk_task(model, spec, P[a:b])) for i, (a, b) in enumerate(spans))
