@@ -10,7 +10,8 @@ from rich.table import Table
 from nadsim._errors import InputError
 from nadsim._units import parse_quantity
 from nadsim.cli._app import atomic_path, console
-from nadsim.dosing import parse_regimen
+from nadsim.cli._options import Age, Compound, Crp, Dose, Doses, Every, Hamd, Infusion, Route, Sleep
+from nadsim.dosing import Regimen, parse_regimen
 
 LANGS = ("ja", "en")
 FORMATS = ("table", "md", "json")
@@ -29,22 +30,26 @@ def _profile(crp: str | None, hamd: float | None, age: float | None, sleep: floa
     return prof
 
 
+def _regimen(compound: str, route: str, dose: str, infusion: str | None, every: str | None, doses: int) -> Regimen:
+    """The regimen of the options; the default infusion applies to IV drips only and the
+    interval to more than one dose, so that ``--route oral`` or ``--doses 1`` need no unsetting."""
+    return parse_regimen(compound=compound, route=route, dose=dose,
+                         infusion=infusion if route.strip().lower() == "iv" else None,
+                         every=every if doses > 1 else None, doses=doses)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def claims(
         lang: str = typer.Option("en", "--lang", help="ja or en."),
         format: str = typer.Option("table", "--format", help="table, md or json."),
-        compound: str = typer.Option("NMN", help="NMN, NR, NAD or NAM."),
-        route: str = typer.Option("iv", help="iv (infusion), iv_bolus or oral."),
-        dose: str = typer.Option("300 mg", help="Amount per dose, e.g. '300 mg'."),
-        infusion: str | None = typer.Option("100 mL at 5 mL/min", help="IV infusion duration or volume at rate."),
-        every: str | None = typer.Option("7 d", help="Dosing interval."),
-        doses: int = typer.Option(4, help="Number of doses."),
+        compound: Compound = "NMN", route: Route = "iv", dose: Dose = "300 mg",
+        infusion: Infusion = "100 mL at 5 mL/min", every: Every = "7 d", doses: Doses = 4,
         until: str | None = typer.Option(None, help="Time at which claims are checked (default: 28 d or 1 d after the last dose)."),
-        crp: str | None = typer.Option(None, "--crp", help="Patient baseline hs-CRP, e.g. '8 mg/L'."),
-        hamd: float | None = typer.Option(None, "--hamd", help="Patient baseline HAM-D-17 (0-52)."),
-        age: float | None = typer.Option(None, "--age", help="Patient age in years (18-100)."),
-        sleep: float | None = typer.Option(None, "--sleep", help="Patient baseline PSQI (0-21)."),
+        crp: Crp = None,
+        hamd: Hamd = None,
+        age: Age = None,
+        sleep: Sleep = None,
         evidence: str | None = typer.Option(None, "--evidence", help="Keep only links graded A|B|C|D|E or better."),
         samples: int = typer.Option(4, "--samples", help="Parameter samples for the uncertainty range (0-64)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the parameter samples."),
@@ -57,9 +62,7 @@ def register(app: typer.Typer) -> None:
             raise InputError("--lang", f"one of {', '.join(LANGS)}", lang)
         if format not in FORMATS:
             raise InputError("--format", f"one of {', '.join(FORMATS)}", format)
-        regimen = parse_regimen(compound=compound, route=route, dose=dose,
-                                infusion=infusion if route.strip().lower() == "iv" else None,
-                                every=every if doses > 1 else None, doses=doses)
+        regimen = _regimen(compound, route, dose, infusion, every, doses)
         until_h = parse_quantity(until, "--until", "[time]", unit_hint="28 d") if until else None
         result = audit_claims(regimen=regimen, until_h=until_h, profile=_profile(crp, hamd, age, sleep),
                               evidence=evidence, n_samples=samples, seed=seed)
@@ -86,18 +89,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def attribute(
         output: list[str] = typer.Option(["HAMD"], "--output", help="Model output(s) to attribute (repeatable)."),
-        compound: str = typer.Option("NMN", help="NMN, NR, NAD or NAM."),
-        route: str = typer.Option("iv", help="iv, iv_bolus or oral."),
-        dose: str = typer.Option("300 mg", help="Amount per dose."),
-        infusion: str | None = typer.Option("100 mL at 5 mL/min", help="IV infusion duration or volume at rate."),
-        every: str | None = typer.Option("7 d", help="Dosing interval."),
-        doses: int = typer.Option(4, help="Number of doses."),
+        compound: Compound = "NMN", route: Route = "iv", dose: Dose = "300 mg",
+        infusion: Infusion = "100 mL at 5 mL/min", every: Every = "7 d", doses: Doses = 4,
         until: str = typer.Option("28 d", help="Time of the attributed change."),
         vs: str = typer.Option("baseline", "--vs", help="Comparator: baseline (undosed, untreated) or placebo (placebo drips)."),
-        crp: str | None = typer.Option(None, "--crp", help="Patient baseline hs-CRP, e.g. '8 mg/L'."),
-        hamd: float | None = typer.Option(None, "--hamd", help="Patient baseline HAM-D-17."),
-        age: float | None = typer.Option(None, "--age", help="Age in years."),
-        sleep: float | None = typer.Option(None, "--sleep", help="Baseline PSQI."),
+        crp: Crp = None,
+        hamd: Hamd = None,
+        age: Age = None,
+        sleep: Sleep = None,
     ) -> None:
         """How much of a predicted change rests on each evidence grade (gates switched on grade by grade)."""
         from nadsim.evidence import attribute_by_grade
@@ -107,9 +106,7 @@ def register(app: typer.Typer) -> None:
 
         if vs not in ("baseline", "placebo"):
             raise InputError("--vs", "baseline or placebo", vs)
-        regimen = parse_regimen(compound=compound, route=route, dose=dose,
-                                infusion=infusion if route.strip().lower() == "iv" else None,
-                                every=every if doses > 1 else None, doses=doses)
+        regimen = _regimen(compound, route, dose, infusion, every, doses)
         until_h = parse_quantity(until, "--until", "[time]", unit_hint="28 d")
         if until_h < regimen.last_time_h:
             raise InputError("--until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", until)

@@ -11,6 +11,7 @@ from rich.table import Table
 from nadsim._errors import InputError
 from nadsim._units import parse_quantity
 from nadsim.cli._app import atomic_path, console
+from nadsim.cli._options import Age, Compound, Crp, Dose, Doses, Every, Hamd, Infusion, Route, Sleep
 from nadsim.dosing import parse_regimen
 
 FORMATS = ("table", "csv", "json")
@@ -141,12 +142,12 @@ def write_outputs(ds, regimen, *, fmt: str, out: Path | None, plot: Path | None,
 def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
-        compound: str = typer.Option("NMN", help="NMN, NR, NAD or NAM."),
-        route: str = typer.Option("iv", help="iv (infusion), iv_bolus or oral."),
-        dose: str = typer.Option("300 mg", help="Amount per dose with unit, e.g. '300 mg'."),
-        infusion: str | None = typer.Option(None, help="IV infusion duration ('20 min') or volume at rate ('100 mL at 5 mL/min')."),
-        every: str | None = typer.Option(None, help="Dosing interval, e.g. '1 d' or '7 d'."),
-        doses: int = typer.Option(1, help="Number of doses."),
+        compound: Compound = "NMN",
+        route: Route = "iv",
+        dose: Dose = "300 mg",
+        infusion: Infusion = None,
+        every: Every = None,
+        doses: Doses = 1,
         until: str = typer.Option("24 h", help="Simulated time from the first dose."),
         step: str | None = typer.Option(None, help="Output grid step, e.g. '15 min'."),
         format: str = typer.Option("table", "--format", help="table, csv or json."),
@@ -158,10 +159,10 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="cpu or gpu (jax backend)."),
         cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (or 'local') for --population."),
         evidence: str | None = typer.Option(None, "--evidence", help="Keep only mechanism links graded A|B|C|D|E or better (A: human RCT)."),
-        crp: str | None = typer.Option(None, "--crp", help="Patient baseline hs-CRP, e.g. '8 mg/L' (0.05-50)."),
-        hamd: float | None = typer.Option(None, "--hamd", help="Patient baseline HAM-D-17 (0-52)."),
-        age: float | None = typer.Option(None, "--age", help="Patient age in years (18-100)."),
-        sleep: float | None = typer.Option(None, "--sleep", help="Patient baseline PSQI global score (0-21; >5 poor sleep)."),
+        crp: Crp = None,
+        hamd: Hamd = None,
+        age: Age = None,
+        sleep: Sleep = None,
         placebo: bool = typer.Option(False, "--placebo", help="Simulate the placebo arm: same drips and visits, no active compound."),
     ) -> None:
         """Simulate a dosing regimen and report the NAD+ metabolome."""

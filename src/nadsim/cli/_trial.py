@@ -19,6 +19,7 @@ from rich.progress import (
 
 from nadsim._errors import InputError
 from nadsim.cli._app import atomic_path, console, err_console
+from nadsim.cli._options import Compound, Dose, Doses, Every, Infusion, Route
 
 trial_app = typer.Typer(help="In-silico trials: run, resume after a crash, power, HTML report.", no_args_is_help=True)
 
@@ -217,9 +218,9 @@ def register(app: typer.Typer) -> None:
         metric: str = typer.Option("change_final", help="final, max, min, mean, change_final, change_max, percent_change_final."),
         method: str = typer.Option("local", help="local (normalised coefficients) or sobol (global, SALib)."),
         parameters: str | None = typer.Option(None, help="Comma-separated free parameters (default: all non-zero free ones for local; required for sobol)."),
-        compound: str = typer.Option("NMN"), route: str = typer.Option("iv"), dose: str = typer.Option("300 mg"),
-        infusion: str | None = typer.Option("100 mL at 5 mL/min"), every: str | None = typer.Option(None),
-        doses: int = typer.Option(1), until: str = typer.Option("24 h", help="Simulated time from the first dose."),
+        compound: Compound = "NMN", route: Route = "iv", dose: Dose = "300 mg",
+        infusion: Infusion = "100 mL at 5 mL/min", every: Every = None, doses: Doses = 1,
+        until: str = typer.Option("24 h", help="Simulated time from the first dose."),
         step: str = typer.Option("1 h", help="Output grid step."),
         n: int = typer.Option(64, help="Sobol base sample size (power of two); runs n (d + 2) simulations."),
         spread: float | None = typer.Option(None, help="Sobol ranges value/(1+s)..value*(1+s) instead of the table's bounds."),

@@ -40,6 +40,30 @@ def subject_normals(seed: int, subjects: Sequence[int] | np.ndarray, k: int, *, 
     return out
 
 
+def correlation_matrix(names: Sequence[str], correlations: Mapping[tuple[str, str], float]) -> np.ndarray:
+    """The symmetric unit-diagonal matrix over ``names`` with the given pairwise correlations."""
+    idx = {n: i for i, n in enumerate(names)}
+    c = np.eye(len(idx))
+    for (a, b), r in correlations.items():
+        c[idx[a], idx[b]] = c[idx[b], idx[a]] = r
+    return c
+
+
+def check_correlations(names: Sequence[str], correlations: Mapping[tuple[str, str], float], *,
+                       field: str, pairs: str, matrix: str) -> None:
+    """Raise :class:`InputError` unless each pair names two of ``names``, each r is in (-1, 1) and
+    the matrix is positive definite. ``pairs`` and ``matrix`` are the errors' *expected* texts."""
+    for (a, b), r in correlations.items():
+        if a not in names or b not in names:
+            raise InputError(field, pairs, (a, b))
+        if not -1 < r < 1:
+            raise InputError(f"{field}.{a}.{b}", "a correlation in (-1, 1)", r)
+    try:
+        np.linalg.cholesky(correlation_matrix(names, correlations))
+    except np.linalg.LinAlgError:
+        raise InputError(field, matrix, dict(correlations)) from None
+
+
 @dataclass(frozen=True)
 class Covariate:
     """One covariate: a marginal distribution, truncation bounds, a unit and its source.
@@ -158,27 +182,16 @@ class CovariateModel:
         names = self.names
         if len(set(names)) != len(names):
             raise InputError("covariates", "unique names", names)
-        for (a, b), r in self.correlations.items():
-            for x in (a, b):
-                if x not in names:
-                    raise InputError("correlations", f"pairs of known covariates {names}", (a, b))
-            if not -1 < r < 1:
-                raise InputError(f"correlations.{a}.{b}", "a correlation in (-1, 1)", r)
-        try:
-            np.linalg.cholesky(self.correlation_matrix())
-        except np.linalg.LinAlgError:
-            raise InputError("correlations", "a positive-definite correlation matrix", dict(self.correlations)) from None
+        check_correlations(names, self.correlations, field="correlations",
+                           pairs=f"pairs of known covariates {names}",
+                           matrix="a positive-definite correlation matrix")
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.covariates)
 
     def correlation_matrix(self) -> np.ndarray:
-        idx = {n: i for i, n in enumerate(self.names)}
-        c = np.eye(len(idx))
-        for (a, b), r in self.correlations.items():
-            c[idx[a], idx[b]] = c[idx[b], idx[a]] = r
-        return c
+        return correlation_matrix(self.names, self.correlations)
 
     def override(self, changes: Mapping[str, Mapping[str, Any]]) -> CovariateModel:
         """Return a copy with some distribution parameters changed (``{"HAMD": {"mean": 26}}``)."""

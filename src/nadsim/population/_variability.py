@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 
 from nadsim._errors import InputError
-from nadsim.population._covariates import KEY_UNCERTAINTY, subject_normals
+from nadsim.population._covariates import (
+    KEY_UNCERTAINTY,
+    check_correlations,
+    correlation_matrix,
+    subject_normals,
+)
 
 __all__ = ["DEFAULT_IIV", "Uncertainty", "Variability", "lognormal_sd"]
 
@@ -61,26 +66,15 @@ class Variability:
         for k, v in self.cv.items():
             if not (0.0 <= float(v) <= 3.0):
                 raise InputError(f"variability.{k}", "a coefficient of variation in [0, 3]", v)
-        for (a, b), r in self.correlations.items():
-            if a not in self.cv or b not in self.cv:
-                raise InputError("variability.correlations", "pairs of parameters that have a CV", (a, b))
-            if not -1 < r < 1:
-                raise InputError(f"variability.correlations.{a}.{b}", "a correlation in (-1, 1)", r)
-        try:
-            np.linalg.cholesky(self.correlation_matrix())
-        except np.linalg.LinAlgError:
-            raise InputError("variability.correlations", "a positive-definite matrix", dict(self.correlations)) from None
+        check_correlations(self.names, self.correlations, field="variability.correlations",
+                           pairs="pairs of parameters that have a CV", matrix="a positive-definite matrix")
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.cv)
 
     def correlation_matrix(self) -> np.ndarray:
-        idx = {n: i for i, n in enumerate(self.names)}
-        c = np.eye(len(idx))
-        for (a, b), r in self.correlations.items():
-            c[idx[a], idx[b]] = c[idx[b], idx[a]] = r
-        return c
+        return correlation_matrix(self.names, self.correlations)
 
     def etas(self, z: np.ndarray) -> np.ndarray:
         """Map standard normals ``(n, k)`` to correlated log deviations ``eta``."""

@@ -15,6 +15,16 @@ from nadsim.trial._registry import Registry, atomic_write_bytes
 __all__ = ["write_report"]
 
 
+def _save(fig: Any, file: Path) -> str:
+    """Lay out, write (PNG, 110 dpi) and close a report figure; return its file name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(file, dpi=110)
+    plt.close(fig)
+    return file.name
+
+
 def _plot_timecourses(subj: pd.DataFrame, summary: dict[str, Any], path: Path) -> list[str]:
     import matplotlib
 
@@ -44,11 +54,7 @@ def _plot_timecourses(subj: pd.DataFrame, summary: dict[str, Any], path: Path) -
         ax.set_title(f"{o} (model values, no measurement error): mean, 95 % CI of the mean (dark), "
                      "5-95 % of subjects (light)", fontsize=8)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        f = path / f"timecourse_{o}.png"
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f.name)
+        files.append(_save(fig, path / f"timecourse_{o}.png"))
     return files
 
 
@@ -69,11 +75,7 @@ def _plot_power(summary: dict[str, Any], path: Path) -> list[str]:
         ax.set_xlabel("subjects per arm")
         ax.set_ylabel("power")
         ax.set_title(f"{p['contrast']} ({p['endpoint']})", fontsize=9)
-        fig.tight_layout()
-        f = path / f"power_{arm}.png"
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f.name)
+        files.append(_save(fig, path / f"power_{arm}.png"))
     return files
 
 
@@ -98,11 +100,7 @@ def _plot_forest(summary: dict[str, Any], path: Path) -> list[str]:
     ax.axvline(0, color="grey", ls=":")
     ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
     ax.set_xlabel(f"treatment effect on {ep} (95 % CI)")
-    fig.tight_layout()
-    f = path / "forest.png"
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    return [f.name]
+    return [_save(fig, path / "forest.png")]
 
 
 def _g(x: Any, fmt: str = ".3g") -> str:

@@ -125,6 +125,20 @@ class Uncertainty(_Strict):
     level: float = Field(0.9, gt=0.5, lt=1.0, description="Central probability of the band.")
 
 
+def _last_dose_h(info: ValidationInfo) -> float:
+    """Time of the last dose (h) of the request's already validated ``regimen`` (0 if it failed)."""
+    r = info.data.get("regimen")
+    return (r.doses - 1) * (r.every_h or 0.0) if r is not None else 0.0
+
+
+def _until_after_last_dose(v: float, info: ValidationInfo) -> float:
+    """``until_h`` validator shared by the requests that simulate past the last dose."""
+    last = _last_dose_h(info)
+    if last >= v:
+        raise ValueError(f"until_h ({v:g} h) must be later than the last dose ({last:g} h)")
+    return v
+
+
 class SimulateRequest(_Strict):
     regimen: RegimenIn = Field(default_factory=RegimenIn)
     profile: PatientProfile = Field(default_factory=PatientProfile)
@@ -135,14 +149,7 @@ class SimulateRequest(_Strict):
         False, description="Add the natural course and expectancy (placebo) response of a trial arm to HAM-D; "
                            "off: HAM-D shows only the modelled mechanism effect.")
 
-    @field_validator("until_h")
-    @classmethod
-    def _until_after_doses(cls, v: float, info: ValidationInfo) -> float:
-        r = info.data.get("regimen")
-        last = (r.doses - 1) * (r.every_h or 0.0) if r is not None else 0.0
-        if last >= v:
-            raise ValueError(f"until_h ({v:g} h) must be later than the last dose ({last:g} h)")
-        return v
+    _until_after_doses = field_validator("until_h")(_until_after_last_dose)
 
 
 class TrialRequest(_Strict):
@@ -159,8 +166,7 @@ class TrialRequest(_Strict):
     @field_validator("weeks")
     @classmethod
     def _doses_fit(cls, v: int, info: ValidationInfo) -> int:
-        r = info.data.get("regimen")
-        last = (r.doses - 1) * (r.every_h or 0.0) if r is not None else 0.0
+        last = _last_dose_h(info)
         if last >= v * 168.0:
             raise ValueError(f"the last dose ({last:g} h) must fall inside the trial ({v} weeks = {v * 168} h)")
         return v
@@ -177,14 +183,7 @@ class ClaimAuditRequest(_Strict):
     samples: int = Field(2, ge=0, le=8, description="Latin-hypercube draws of uncertain mechanism parameters.")
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
-    @field_validator("until_h")
-    @classmethod
-    def _until_after_doses(cls, v: float, info: ValidationInfo) -> float:
-        r = info.data.get("regimen")
-        last = (r.doses - 1) * (r.every_h or 0.0) if r is not None else 0.0
-        if last >= v:
-            raise ValueError(f"until_h ({v:g} h) must be later than the last dose ({last:g} h)")
-        return v
+    _until_after_doses = field_validator("until_h")(_until_after_last_dose)
 
 
 class ErrorBody(BaseModel):
