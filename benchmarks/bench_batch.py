@@ -4,8 +4,12 @@ Workload (issue #5): the default (full) model, 12 weekly 300 mg NMN IV drips ove
 outputs on a daily grid (85 times), rtol 1e-8 / atol 1e-10 on every solver, each subject from
 its own undosed baseline, free parameters scaled by exp(N(0, 0.1)) within their bounds.
 
-    python benchmarks/bench_batch.py --sizes 100 1000 10000 --json results.json
+    python benchmarks/bench_batch.py --sizes 256 1024 --chunk-size 256 --json results.json
     python benchmarks/bench_batch.py --sizes 10000 --cluster tcp://scheduler:8786
+    python benchmarks/bench_batch.py --rtol 1e-6 ...   # every solver at the looser tolerance
+
+With ``--chunk-size C`` every chunk is padded to C lanes (``_jax.MIN_BUCKET = C``), so the
+warm-up compiles the one program all timed runs use and no timing includes compilation.
 
 Per-subject SciPy and libRoadRunner times come from a few subjects (``--ref-subjects``), since
 one SciPy subject takes seconds; libRoadRunner runs the SBML export of the base subject
@@ -32,7 +36,7 @@ from nadsim.simulate.batch import free_parameter_mask, simulate_batch
 
 REGIMEN = dict(compound="NMN", route="iv", dose="300 mg", infusion="20 min", every="7 d", doses=12)
 TIMES = np.arange(0.0, 12 * 168.0 + 1.0, 24.0)
-RTOL, ATOL = 1e-8, 1e-10
+RTOL, ATOL = 1e-8, 1e-10  # --rtol sets both (atol = rtol / 100)
 
 
 def population(model, n: int, seed: int = 0) -> np.ndarray:
@@ -70,16 +74,17 @@ def machine() -> dict:
     return info
 
 
-def bench_batched(model, reg, n: int, backend: str, device: str, cluster: str | None, chunk: int | None) -> dict:
+def bench_batched(model, reg, n: int, backend: str, device: str, cluster: str | None, chunk: int | None,
+                  method: str | None) -> dict:
     P = population(model, n)
     rss0 = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         res = simulate_batch(model, reg, TIMES, P, backend=backend, device=device, rtol=RTOL, atol=ATOL,
-                             cluster=cluster, chunk_size=chunk, out=os.path.join(tmp, "run"))
+                             cluster=cluster, chunk_size=chunk, out=os.path.join(tmp, "run"), method=method)
         dt = time.perf_counter() - t
         failed = int(np.count_nonzero(np.asarray(res.status)))
-    return {"n": n, "backend": backend, "device": device, "cluster": cluster, "chunk_size": chunk,
+    return {"n": n, "backend": backend, "method": method, "device": device, "cluster": cluster, "chunk_size": chunk,
             "seconds": dt, "subjects_per_s": n / dt, "failed": failed,
             "peak_rss_growth_mb": peak_rss_mb() - rss0}
 
@@ -120,24 +125,36 @@ def main() -> None:
     ap.add_argument("--cluster", default=None, help="Dask scheduler address, or 'local'")
     ap.add_argument("--chunk-size", type=int, default=None)
     ap.add_argument("--ref-subjects", type=int, default=3)
+    ap.add_argument("--method", default=None, help="jax integrator: bdf (default), rodas5p, kvaerno5")
+    ap.add_argument("--rtol", type=float, default=None, help="relative tolerance of every solver (atol = rtol/100)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
+    global RTOL, ATOL
+    if a.rtol is not None:
+        RTOL, ATOL = a.rtol, a.rtol / 100
+    if a.backend == "jax" and a.chunk_size:
+        from nadsim.simulate import _jax
+
+        _jax.MIN_BUCKET = a.chunk_size  # one program for every chunk, compiled in the warm-up
     model = default_model()
     reg = parse_regimen(**REGIMEN)
     out: dict = {"machine": machine(), "model": model.name, "n_states": compile_model(model).n_states,
                  "regimen": reg.describe(), "n_times": int(TIMES.size), "rtol": RTOL, "atol": ATOL}
     # compile once outside the timings (8 subjects: the smallest bucket)
     t = time.perf_counter()
-    simulate_batch(model, reg, TIMES, population(model, 8), backend=a.backend, device=a.device, rtol=RTOL, atol=ATOL)
+    simulate_batch(model, reg, TIMES, population(model, 8), backend=a.backend, device=a.device, rtol=RTOL, atol=ATOL,
+                   method=a.method if a.backend == "jax" else None)
     out["warmup_s"] = time.perf_counter() - t
-    print(f"warm-up (compile + 8 subjects): {out['warmup_s']:.1f} s", flush=True)
+    out["method"] = a.method or ("bdf" if a.backend == "jax" else "LSODA")
+    print(f"warm-up (compile + 8 subjects in a chunk of {a.chunk_size or 8}): {out['warmup_s']:.1f} s", flush=True)
     out["scipy"] = bench_scipy(model, reg, a.ref_subjects)
     print("scipy", out["scipy"], flush=True)
     out["roadrunner"] = bench_roadrunner(model, reg, max(a.ref_subjects, 5))
     print("roadrunner", out["roadrunner"], flush=True)
     out["batched"] = []
     for n in a.sizes:
-        r = bench_batched(model, reg, n, a.backend, a.device, a.cluster, a.chunk_size)
+        r = bench_batched(model, reg, n, a.backend, a.device, a.cluster, a.chunk_size,
+                          a.method if a.backend == "jax" else None)
         for ref in ("scipy", "roadrunner"):
             if "subjects_per_s" in out[ref]:
                 r[f"x_{ref}"] = r["subjects_per_s"] / out[ref]["subjects_per_s"]

@@ -2,8 +2,10 @@
 
 1. Correctness: 8 perturbed subjects, 12 weekly drips, against CPU reference results made
    with the SciPy backend on a CPU (``--make-ref`` writes them to an .npz; carried along).
-2. Throughput: populations of 1e4, 1e5, 1e6 subjects x 12 weeks, full model, daily outputs,
-   (weekly grid)
+2. CPU reference on the same machine: the SciPy backend, subject by subject (``--cpu-ref``
+   subjects). libRoadRunner is not installed on the GPU image (no registry there), so its
+   ratio can only be taken against the CPU machine's run of ``bench_batch.py``.
+3. Throughput: populations of 1e4, 1e5, 1e6 subjects x 12 weeks, full model, weekly outputs,
    streamed to disk in chunks (``out=``), with a wall-clock guard so the run fits its lease.
 
 Every run uses one compiled program: chunks are padded to ``--chunk`` lanes.
@@ -43,6 +45,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--chunk", type=int, default=65_536)
     ap.add_argument("--budget-s", type=float, default=420.0)
+    ap.add_argument("--method", default="bdf", help="jax integrator: bdf, rodas5p, kvaerno5")
+    ap.add_argument("--cpu-ref", type=int, default=2, help="subjects for the SciPy timing (0: skip)")
     a = ap.parse_args()
     from nadsim.dosing import parse_regimen
     from nadsim.simulate._api import default_model
@@ -64,7 +68,8 @@ def main() -> None:
     t_start = time.perf_counter()
     out_dir = os.environ.get("OUT", "/tmp/out")
     os.makedirs(out_dir, exist_ok=True)
-    report: dict = {"machine": machine(), "chunk": a.chunk, "model": model.name, "n_times": int(TIMES.size)}
+    report: dict = {"machine": machine(), "chunk": a.chunk, "method": a.method, "model": model.name,
+                    "n_times": int(TIMES.size), "rtol": RTOL, "atol": ATOL}
 
     def dump() -> None:
         with open(os.path.join(out_dir, "gpu_check.json"), "w") as fh:
@@ -73,7 +78,8 @@ def main() -> None:
     _jax.MIN_BUCKET = a.chunk
     ref = np.load(a.ref)
     t = time.perf_counter()
-    res = simulate_batch(model, reg, TIMES, ref["P"], backend="jax", device="gpu", rtol=RTOL, atol=ATOL)
+    res = simulate_batch(model, reg, TIMES, ref["P"], backend="jax", device="gpu", rtol=RTOL, atol=ATOL,
+                         method=a.method)
     report["first_call_s"] = time.perf_counter() - t  # compile + one padded chunk
     idx = ref["idx"]
     report["correctness"] = {
@@ -83,6 +89,14 @@ def main() -> None:
     }
     print("correctness", report["correctness"], "first call", report["first_call_s"], flush=True)
     dump()
+    if a.cpu_ref:
+        t = time.perf_counter()
+        cpu = simulate_batch(model, reg, TIMES, ref["P"][: a.cpu_ref], backend="numpy", rtol=RTOL, atol=ATOL)
+        dt = time.perf_counter() - t
+        report["scipy_cpu_same_machine"] = {"n": a.cpu_ref, "seconds": dt, "subjects_per_s": a.cpu_ref / dt,
+                                            "failed": int(np.count_nonzero(cpu.status))}
+        print("scipy on this machine's CPU", report["scipy_cpu_same_machine"], flush=True)
+        dump()
     report["runs"] = []
     scratch = "/tmp/nadsim_gpu_run"
     for n in a.sizes:
@@ -96,10 +110,12 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         t = time.perf_counter()
         r = simulate_batch(model, reg, TIMES, P, backend="jax", device="gpu", rtol=RTOL, atol=ATOL,
-                           chunk_size=a.chunk, out=scratch)
+                           chunk_size=a.chunk, out=scratch, method=a.method)
         dt = time.perf_counter() - t
         stats = jax.devices()[0].memory_stats() or {}
         row = {"n": n, "seconds": dt, "subjects_per_s": n / dt, "failed": int(np.count_nonzero(r.status)),
+               "x_scipy_same_machine": (n / dt) / report["scipy_cpu_same_machine"]["subjects_per_s"]
+               if "scipy_cpu_same_machine" in report else None,
                "gpu_peak_bytes": stats.get("peak_bytes_in_use"),
                "disk_bytes": sum(os.path.getsize(os.path.join(scratch, f)) for f in os.listdir(scratch))}
         report["runs"].append(row)

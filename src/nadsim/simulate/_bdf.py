@@ -95,8 +95,10 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
 
         return jnp.where(live, r(factor) @ r(1.0), jnp.eye(MAX_ORDER + 1)).T
 
-    def change_D(D: Any, order: Any, factor: Any) -> Any:
-        M = change_matrix(order, factor)
+    def change_D(D: Any, order: Any, factor: Any, apply: Any) -> Any:
+        """SciPy's ``change_D`` where ``apply``, else ``D`` unchanged (always computed: a
+        ``lax.cond`` would copy the whole difference array on every step)."""
+        M = jnp.where(apply, change_matrix(order, factor), jnp.eye(MAX_ORDER + 1))
         top = jnp.einsum("ab,bnd->and", M, D[: MAX_ORDER + 1])
         return D.at[: MAX_ORDER + 1].set(top)
 
@@ -122,19 +124,28 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
         alive = jnp.all(jnp.isfinite(F0), axis=1) & jnp.all(jnp.isfinite(Y), axis=1)
         D = jnp.zeros((MAX_ORDER + 3, n, d), dtype=Y.dtype)
         D = D.at[0].set(Y).at[1].set(jnp.where(alive[:, None], F0 * h, 0.0))
-        J = jac(t0, Y, Q)
-        Minv = inverse(J, h / alpha[1])
 
-        # carry: t, h, order, n_equal, D, J, Minv, lu_ok, c_lu, jac_current, alive, j, out, counts, ok
-        def cond(c: tuple) -> Any:
-            t, _h, _o, _ne, _D, _J, _M, _lo, _clu, _jc, alive, _j, _out, nst, ok = c
+        # Two loops, so that the big per-lane matrices are never carried through a conditional
+        # (XLA copies a lax.cond's operands: ~0.8 ms a step for J and its inverse at 256 lanes):
+        # the inner loop steps with J and the inverse fixed; it returns to the outer loop, which
+        # refreshes them, when the iteration matrix is stale (c moved by more than 30 % since it
+        # was formed: CVODE's rule; a halved step after a Newton failure always trips it) or
+        # Newton failed with a Jacobian from an earlier step.
+        # inner carry: t, h, order, n_equal, D, c_lu, jac_current, alive, j, out, counts, ok, need_jac
+        def running(c: tuple) -> Any:
+            t, _h, _o, _ne, _D, _clu, _jc, alive, _j, _out, nst, ok, _nj = c
             return (t < t1) & ok & (nst[0] < max_steps) & jnp.any(alive)
 
-        def body(c: tuple) -> tuple:
-            t, h, order, n_eq, D, J, Minv, lu_ok, c_lu, jac_cur, alive, j, out, nst, ok = c
+        def inner_cond(c: tuple) -> Any:
+            t, h, order, _ne, _D, c_lu, _jc, _a, _j, _out, _nst, _ok, need_jac = c
+            c_next = jnp.minimum(h, t1 - t) / alpha[order]
+            return running(c) & ~need_jac & (jnp.abs(c_next / c_lu - 1.0) <= 0.3)
+
+        def step(c: tuple, J: Any, Minv: Any) -> tuple:
+            t, h, order, n_eq, D, c_lu, jac_cur, alive, j, out, nst, ok, _nj = c
             # land exactly on the segment end
             over = t + h > t1
-            D = jax.lax.cond(over, lambda: change_D(D, order, (t1 - t) / h), lambda: D)
+            D = change_D(D, order, (t1 - t) / h, over)
             n_eq = jnp.where(over, 0, n_eq)
             h = jnp.where(over, t1 - t, h)
             t_new = t + h
@@ -142,13 +153,7 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
             y_pred = jnp.einsum("k,knd->nd", (ks <= order).astype(Y.dtype), D[: MAX_ORDER + 1])
             scale = atol + rtol * jnp.abs(y_pred)
             psi = jnp.einsum("k,knd->nd", jnp.where((ks >= 1) & (ks <= order), gam, 0.0), D[: MAX_ORDER + 1]) / alpha[order]
-            # CVODE's rule: refactorise I - c J only when c has moved by more than 30 % since the
-            # last factorisation (or Newton failed); in between, the stale factors are used with
-            # the correction factor 2 / (1 + c / c_lu) on each Newton update
-            fresh = ~lu_ok | (jnp.abs(c_ / c_lu - 1.0) > 0.3)
-            Minv = jax.lax.cond(fresh, lambda: inverse(J, c_), lambda: Minv)
-            c_lu = jnp.where(fresh, c_, c_lu)
-            corr = 2.0 / (1.0 + c_ / c_lu)
+            corr = 2.0 / (1.0 + c_ / c_lu)  # CVODE's correction for an iteration matrix of c_lu
 
             def newton_cond(s: tuple) -> Any:
                 k, _y, _dd, conv, failed, _old, _n = s
@@ -182,29 +187,20 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
             conv = conv | nonfinite
             all_conv = jnp.all(conv | ~alive)
 
-            # Newton failed: with a stale Jacobian, refresh it and retry; else halve the step
-            refresh = ~all_conv & ~jac_cur
-            J = jax.lax.cond(refresh, lambda: jac(t_new, y_pred, Q), lambda: J)
+            # Newton failed: with an old Jacobian, go out for a fresh one (same step); else halve
+            need_jac = ~all_conv & ~jac_cur
             safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + jnp.max(jnp.where(alive, n_it, 0)))
             scale_new = atol + rtol * jnp.abs(y_new)
             err = rms(err_c[order] * dd / scale_new, alive)
             accept = all_conv & (err <= 1.0)
             shrink = jnp.where(all_conv, jnp.maximum(MIN_FACTOR, safety * err ** (-1.0 / (order + 1))), 0.5)
-            reject = ~accept & ~refresh
-            D = jax.lax.cond(reject, lambda: change_D(D, order, shrink), lambda: D)
-            h = jnp.where(reject, h * shrink, h)
-            lu_ok = all_conv  # a Newton failure (stale J refreshed, or step halved) refactorises
-            n_eq = jnp.where(reject, 0, n_eq)
-            jac_cur = jac_cur | refresh
+            reject = ~accept & ~need_jac
 
-            # accepted: update the differences, write outputs, maybe change order and step
-            def on_accept(D: Any) -> Any:
-                D = D.at[order + 2].set(dd - D[order + 1]).at[order + 1].set(dd)
-                for i in reversed(range(MAX_ORDER + 1)):
-                    D = D.at[i].set(jnp.where(i <= order, D[i] + D[i + 1], D[i]))
-                return D
-
-            D = jax.lax.cond(accept, on_accept, lambda D: D, D)
+            # accepted: update the differences (SciPy's recurrence), write outputs
+            Da = D.at[order + 2].set(dd - D[order + 1]).at[order + 1].set(dd)
+            for i in reversed(range(MAX_ORDER + 1)):
+                Da = Da.at[i].set(jnp.where(i <= order, Da[i] + Da[i + 1], Da[i]))
+            D = jnp.where(accept, Da, D)
 
             def write(s: tuple) -> tuple:
                 jj, out = s
@@ -225,23 +221,42 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
             e_m = jnp.where(order > 1, rms(err_c[order - 1] * D[order] / scale_new, alive), jnp.inf)
             e_p = jnp.where(order < MAX_ORDER, rms(err_c[jnp.minimum(order + 1, MAX_ORDER)] * D[jnp.minimum(order + 2, MAX_ORDER + 2)] / scale_new, alive), jnp.inf)
             norms = jnp.stack([e_m, err, e_p])
-            with np.errstate(divide="ignore"):
-                factors = jnp.maximum(norms, 1e-300) ** (-1.0 / (order + jnp.arange(3)))
+            factors = jnp.maximum(norms, 1e-300) ** (-1.0 / (order + jnp.arange(3)))
             best = jnp.argmax(factors)
             factor = jnp.minimum(MAX_FACTOR, safety * factors[best])
             change = assess & ((best != 1) | (factor < 1.0) | (factor >= KEEP_BELOW))
             new_order = jnp.where(change, order + best - 1, order)
-            D = jax.lax.cond(change, lambda: change_D(D, new_order, factor), lambda: D)
-            h = jnp.where(change, h * factor, h)
-            n_eq = jnp.where(change, 0, n_eq)
+            # one change of the differences: the rejected step's shrink, or the accepted one's
+            # new order and step size
+            D = change_D(D, new_order, jnp.where(reject, shrink, factor), reject | change)
+            h = jnp.where(reject, h * shrink, jnp.where(change, h * factor, h))
+            n_eq = jnp.where(reject | change, 0, n_eq)
             t = jnp.where(accept, t_new, t)
             ok = ok & (h > 1e-12 * jnp.maximum(1.0, jnp.abs(t1)))
-            nst = nst + jnp.stack([1, fresh.astype(int), refresh.astype(int)])
-            return (t, h, new_order, n_eq, D, J, Minv, lu_ok, c_lu, jac_cur, alive, j, out, nst, ok)
+            nst = nst + jnp.asarray([1, 0, 0])
+            return (t, h, new_order, n_eq, D, c_lu, jac_cur, alive, j, out, nst, ok, need_jac)
 
-        init = (t0, h, jnp.asarray(1), jnp.asarray(0), D, J, Minv, jnp.asarray(True), h / alpha[1],
-                jnp.asarray(True), alive, j, out, jnp.asarray([0, 1, 1]), jnp.asarray(True))
-        t, _h, _order, _ne, D, *_rest, alive, j, out, nst, ok = jax.lax.while_loop(cond, body, init)
+        def outer_cond(oc: tuple) -> Any:
+            return running(oc[2])
+
+        def outer_body(oc: tuple) -> tuple:
+            J, Minv, c = oc
+            t, h, order, n_eq, D, _clu, jac_cur, alive, j, out, nst, ok, need_jac = c
+            h_next = jnp.minimum(h, t1 - t)
+            y_pred = jnp.einsum("k,knd->nd", (ks <= order).astype(Y.dtype), D[: MAX_ORDER + 1])
+            J = jax.lax.cond(need_jac, lambda: jac(t + h_next, y_pred, Q), lambda: J)
+            c_lu = h_next / alpha[order]
+            Minv = inverse(J, c_lu)
+            nst = nst + jnp.stack([0, 1, need_jac.astype(int)])
+            c = (t, h, order, n_eq, D, c_lu, jac_cur | need_jac, alive, j, out, nst, ok, jnp.asarray(False))
+            c = jax.lax.while_loop(inner_cond, lambda c: step(c, J, Minv), c)
+            return J, Minv, c
+
+        zeros = jnp.zeros((n, d, d), dtype=Y.dtype)
+        c0 = (t0, h, jnp.asarray(1), jnp.asarray(0), D, h / alpha[1], jnp.asarray(False), alive, j, out,
+              jnp.asarray([0, 0, 0]), jnp.asarray(True), jnp.asarray(True))
+        _J, _M, c = jax.lax.while_loop(outer_cond, outer_body, (zeros, zeros, c0))
+        t, _h, _order, _ne, D, _clu, _jc, alive, j, out, nst, ok, _nj = c
         return D[0], out, j, nst, alive & ok & (t >= t1)
 
     return solve

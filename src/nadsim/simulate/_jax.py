@@ -112,6 +112,53 @@ def _baseline_fn(cm: CompiledModel, iters: int = 40) -> Any:
 
 
 @lru_cache(maxsize=16)
+def _averaged_start_fn(cm: CompiledModel, iters: int = 100) -> Any:
+    """:func:`nadsim.simulate._orbit.averaged_start` for a GPU: the same pseudo-transient
+    continuation (step 0.5 h, doubled after each step that keeps the residual bounded, quartered
+    otherwise), vmapped over subjects, with a forward-mode Jacobian instead of finite
+    differences. Only a starting point: the orbit iteration decides the baseline."""
+    import jax
+    import jax.numpy as jnp
+
+    from nadsim.simulate._orbit import orbit_indices
+
+    free, species = orbit_indices(cm)
+    fixed = np.setdiff1d(np.arange(cm.n_states), free)
+    free_j = jnp.asarray(free)
+    nonneg = jnp.asarray(np.isin(free, species))
+    T_idx = cm.pidx("T_day") if "T_day" in cm.parameter_names else None
+
+    def one(p: Any) -> Any:
+        y = cm.initial_guess(p, jnp).at[jnp.asarray(fixed, dtype=int)].set(0.0)
+        scale = jnp.maximum(jnp.abs(y[free_j]), 1e-3)
+        period = p[T_idx] if T_idx is not None else 24.0
+        phases = period * jnp.linspace(0.0, 1.0, 12, endpoint=False)
+
+        def f(x: Any) -> Any:
+            yy = y.at[free_j].set(x * scale)
+            return jax.vmap(lambda ph: cm.rhs(ph, yy, p, jnp))(phases).mean(axis=0)[free_j] / scale
+
+        def body(_: int, c: tuple) -> tuple:
+            x, r, step = c
+            J = jax.jacfwd(f)(x)
+            fx = f(x)
+            dx = jnp.linalg.solve(jnp.eye(x.size) / step - J, fx)
+            xn = x + dx
+            rn = jnp.max(jnp.abs(f(xn)))
+            good = (jnp.isfinite(rn) & jnp.all(jnp.isfinite(xn)) & (rn < 10 * r)
+                    & jnp.all(jnp.where(nonneg, xn > -1e-9, True)) & (r >= 1e-10))
+            return (jnp.where(good, xn, x), jnp.where(good, rn, r),
+                    jnp.where(good, jnp.minimum(2 * step, 1e8), jnp.where(r >= 1e-10, step / 4, step)))
+
+        x0 = y[free_j] / scale
+        x, _r, _ = jax.lax.fori_loop(0, iters, body, (x0, jnp.max(jnp.abs(f(x0))), 0.5))
+        yn = y.at[free_j].set(x * scale)
+        return jnp.where(jnp.arange(cm.n_states) < len(cm.model.species), jnp.maximum(yn, 0.0), yn)
+
+    return jax.jit(jax.vmap(one))
+
+
+@lru_cache(maxsize=16)
 def _solve_fn(cm: CompiledModel, rtol: float, atol: float) -> Any:
     import diffrax
     import jax
@@ -214,8 +261,8 @@ def _periodic_baseline(cm: CompiledModel, P: np.ndarray, K: int, T: int, dev: An
                        method: str = "bdf") -> tuple[np.ndarray, np.ndarray]:
     """Batched twin of :func:`nadsim.simulate._solve.periodic_baseline` (forced models): the same
     :func:`nadsim.simulate._orbit.periodic_orbit`, with this backend's solver as the period map.
-    The map reuses the main run's compiled program: one period laid out on the same number of
-    segments (K) and output times (T >= 2), every lane at once. The lockstep BDF needs one
+    The map reuses the main run's compiled program: one period on the same number of segments
+    (K; all but the first empty) and output times (T >= 2), every lane at once. The lockstep BDF needs one
     period for the whole chunk; with differing periods the map falls back to Rodas5P."""
     import jax
 
@@ -223,7 +270,9 @@ def _periodic_baseline(cm: CompiledModel, P: np.ndarray, K: int, T: int, dev: An
 
     n = P.shape[0]
     period = periods(cm, P)
-    edges = period[:, None] * np.linspace(0.0, 1.0, K + 1)[None, :]
+    # one segment spans the day; the other K - 1 are empty (no steps): a restart at every
+    # segment edge would cost a multistep method its whole order ramp-up
+    edges = period[:, None] * np.minimum(np.arange(K + 1), 1)[None, :]
     grid = period[:, None] * np.linspace(0.0, 1.0, T)[None, :]
     shared = method == "bdf" and np.all(period == period[0])
     if shared:
@@ -246,7 +295,9 @@ def _periodic_baseline(cm: CompiledModel, P: np.ndarray, K: int, T: int, dev: An
         out, ok, _ = run(jax.device_put(Y, dev), jax.device_put(Pm, dev), *args)
         return np.array(out)[:, -1], np.array(ok) & active
 
-    Y, ok, _ = periodic_orbit(cm, P, period_map)
+    # on a GPU the host's NumPy start would take longer than the orbit itself
+    start = np.array(_averaged_start_fn(cm)(jax.device_put(P, dev))) if dev.platform == "gpu" else None
+    Y, ok, _ = periodic_orbit(cm, P, period_map, start)
     return Y, ok
 
 

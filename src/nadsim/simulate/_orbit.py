@@ -145,11 +145,13 @@ def scipy_period_map(cm: CompiledModel, P: np.ndarray) -> PeriodMap:
     return period_map
 
 
-def periodic_orbit(cm: CompiledModel, P: np.ndarray, period_map: PeriodMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def periodic_orbit(cm: CompiledModel, P: np.ndarray, period_map: PeriodMap,
+                   start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Undosed baselines (n, n_states) on the periodic orbit, whether each converged, and the
-    number of periods each took: :func:`averaged_start`, then :func:`anderson_orbit`."""
+    number of periods each took: :func:`averaged_start` (or a given ``start``, e.g. the same
+    iteration run on a GPU), then :func:`anderson_orbit`."""
     free, species = orbit_indices(cm)
-    return anderson_orbit(period_map, averaged_start(cm, P), free, species)
+    return anderson_orbit(period_map, averaged_start(cm, P) if start is None else start, free, species)
 
 
 def anderson_orbit(period_map: PeriodMap, Y0: np.ndarray,
