@@ -29,11 +29,11 @@ def report(tmp_path_factory):
 
 def test_report_lists_every_row(report):
     out, rows, _, targets = report
-    md = (out / "qualification.md").read_text()
+    md = (out / "qualification.md").read_text(encoding="utf-8")
     for t in targets:
         assert f"| {t.id} |" in md
     assert (out / "qualification.png").stat().st_size > 10_000
-    data = json.loads((out / "qualification.json").read_text())
+    data = json.loads((out / "qualification.json").read_text(encoding="utf-8"))
     assert len(data["rows"]) == len(targets)
     assert all(np.isfinite(r["fold_error"]) for r in rows)
 

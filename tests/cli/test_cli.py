@@ -36,7 +36,7 @@ def test_repeated_dosing_json_and_out_file(tmp_path):
     r = run("simulate", "--dose", "300 mg", "--infusion", "100 mL at 5 mL/min", "--every", "1 d", "--doses", "3",
             "--until", "72 h", "--format", "json", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    data = json.loads(out.read_text())
+    data = json.loads(out.read_text(encoding="utf-8"))
     assert data["metadata"]["n_doses"] == 3
     assert "research model" in data["metadata"]["disclaimer"]
     assert set(CONTRACT) <= set(data["variables"])

@@ -274,7 +274,7 @@ def test_export_import_round_trip(tmp_path):
     model = default_model()
     reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="20 min", every="1 d", doses=2)
     path = tmp_path / "nad.xml"
-    path.write_text(export_sbml(model, reg))
+    path.write_text(export_sbml(model, reg), encoding="utf-8")
     imported = read_sbml(path)
     assert len(imported.events) == 4
     times = np.concatenate([[0.0], np.linspace(0.1, 48.1, 49)])  # dose events fall between points

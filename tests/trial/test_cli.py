@@ -35,7 +35,7 @@ def test_sensitivity_local_cli(tmp_path):
                             "--metric", "final", "--parameters", "NAD0_whole_blood,BW", "--until", "2 h",
                             "--infusion", "20 min", "--out", str(tmp_path / "s.json"), "--plot", str(tmp_path / "t.png")])
     assert r.exit_code == 0, r.output
-    rows = {d["parameter"]: d["coefficient"] for d in json.loads((tmp_path / "s.json").read_text())}
+    rows = {d["parameter"]: d["coefficient"] for d in json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))}
     # the baseline whole-blood NAD+ parameter sets the output nearly 1:1 two hours after a 300 mg drip
     assert 0.7 < rows["NAD0_whole_blood"] < 1.1
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

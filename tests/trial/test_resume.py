@@ -59,7 +59,7 @@ def _env(home: Path) -> dict:
 
 
 def _summary(out: Path) -> dict:
-    s = json.loads((out / "summary.json").read_text())
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     s.pop("run_id")
     return s
 
@@ -134,7 +134,7 @@ def test_report_and_unknown_run(tmp_path):
     reg = Registry(tmp_path / "reg.sqlite")
     rid = run_trial(trial, tmp_path / "out", registry=reg)
     page = write_report(rid, registry=reg)
-    text = page.read_text()
+    text = page.read_text(encoding="utf-8")
     assert "not medical advice" in text and "figures/power_nmn.png" in text
     assert (tmp_path / "out" / "figures" / "timecourse_whole_blood_NAD.png").exists()
     with pytest.raises(InputError, match="RUN_ID"):

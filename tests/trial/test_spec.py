@@ -13,7 +13,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "trials" / "nmn-drip-depressi
 
 
 def _example() -> dict:
-    return tomllib.loads(EXAMPLE.read_text())
+    return tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
 
 
 def test_example_trial_is_valid():

@@ -136,7 +136,8 @@ class Calibrator:
             if self.checkpoint and cost < best[0]:
                 best[0] = cost
                 Path(self.checkpoint).write_text(json.dumps(
-                    {"cost": cost, "params": dict(zip(self.parameters, np.exp(x).tolist(), strict=True))}, indent=1))
+                    {"cost": cost, "params": dict(zip(self.parameters, np.exp(x).tolist(), strict=True))}, indent=1),
+                    encoding="utf-8")
             if self.verbose:
                 print(f"eval {self.n_eval_:4d}  cost {cost:.4f}  {time.time() - t0:7.0f} s", flush=True)
             return w * r

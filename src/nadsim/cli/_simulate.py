@@ -129,7 +129,7 @@ def write_outputs(ds, regimen, *, fmt: str, out: Path | None, plot: Path | None,
         text = json.dumps(payload)
         if out:
             with atomic_path(out) as tmp:
-                tmp.write_text(text)
+                tmp.write_text(text, encoding="utf-8")
         else:
             typer.echo(text)
     if plot:

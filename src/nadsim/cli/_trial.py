@@ -41,7 +41,7 @@ def _progress(enabled: bool, label: str):
 
 
 def _print_summary(out_dir: Path) -> None:
-    s = json.loads((out_dir / "summary.json").read_text())
+    s = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     te = s["treatment_effect"]
     console.print(f"primary endpoint {te['endpoint']}: " + "; ".join(
         f"{a}: {v.get('mean', v.get('proportion', float('nan'))):.4g} [{v['ci'][0]:.4g}, {v['ci'][1]:.4g}]"
@@ -166,7 +166,7 @@ def power_cmd(
 
     subj = pd.read_parquet(Path(row["out_dir"]) / "subjects.parquet")
     subj = subj[subj["status"] == 0]
-    summary = json.loads((Path(row["out_dir"]) / "summary.json").read_text())
+    summary = json.loads((Path(row["out_dir"]) / "summary.json").read_text(encoding="utf-8"))
     e = next(x for x in spec.endpoints if x.name == summary["primary_endpoint"])
     times = spec.visit_times()
     vb, vv = f"{e.output}@0h_true", f"{e.output}@{times[spec.visit_index(e)]:g}h_true"
@@ -197,7 +197,7 @@ def power_cmd(
             console.print(f"  n = {c['n']:>6}: power {c['power']:.3f} +/- {1.96 * c['mc_se']:.3f}", highlight=False)
     with atomic_path(Path(row["out_dir"]) / "power.json") as tmp:
         tmp.write_text(json.dumps({"run_id": run_id, "model": build_model(spec.model).name, "target": power,
-                                   "replicates": replicates, "arms": result}, indent=1))
+                                   "replicates": replicates, "arms": result}, indent=1), encoding="utf-8")
 
 
 @trial_app.command("report")
@@ -280,7 +280,7 @@ def register(app: typer.Typer) -> None:
         if out:
             with atomic_path(out) as tmp:
                 if out.suffix.lower() == ".json":
-                    tmp.write_text(df.replace({np.nan: None}).to_json(orient="records", indent=1))
+                    tmp.write_text(df.replace({np.nan: None}).to_json(orient="records", indent=1), encoding="utf-8")
                 else:
                     df.to_csv(tmp, index=False)
 

@@ -131,7 +131,7 @@ def write_report(run_id: str, registry: Registry | None = None) -> Path:
     reg = registry or Registry()
     row = reg.run(run_id)
     out = Path(row["out_dir"])
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     subj = pd.read_parquet(out / "subjects.parquet")
     figs = out / "figures"
     figs.mkdir(exist_ok=True)

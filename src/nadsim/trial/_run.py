@@ -202,7 +202,7 @@ def run_trial(trial_file: Path | str, out_dir: Path | str, *, seed: int | None =
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "run.json"
     if marker.exists():
-        other = json.loads(marker.read_text()).get("run_id")
+        other = json.loads(marker.read_text(encoding="utf-8")).get("run_id")
         raise InputError("--out", "a directory without another run in it", str(out),
                          hint=f"it holds run {other}; resume it with `nadsim trial resume {other}` or pick a new --out")
     reg = registry or Registry()

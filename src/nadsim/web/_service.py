@@ -518,7 +518,7 @@ def run_trial_job(payload: dict[str, Any], progress: Callable[[float, str], None
         out = Path(d) / "run"
         run_id = run_trial(f, out, registry=Registry(Path(d) / "registry.sqlite"),
                            progress=lambda done, total: progress(0.98 * done / max(total, 1), f"{done}/{total} subjects"))
-        summary = json.loads((out / "summary.json").read_text())
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         subj = pd.read_parquet(out / "subjects.parquet")
     progress(1.0, "analysed")
     return {"run_id": run_id, "summary": summary, "table": _trial_table(summary), "curves": _trial_curves(subj, summary)}
