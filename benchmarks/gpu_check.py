@@ -13,6 +13,8 @@ Writes ``$OUT/gpu_check.json`` after each step.
 
     python benchmarks/gpu_check.py --make-ref .gpuenv/gpu_ref.npz          # on the CPU machine
     PYTHONPATH=src:.gpuenv python benchmarks/gpu_check.py --ref .gpuenv/gpu_ref.npz
+    python benchmarks/gpu_check.py --ref .gpuenv/gpu_ref.npz --device cpu --chunk 8 --sizes 16 --cpu-ref 1
+                                                           # rehearsal of the script on a CPU
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=420.0)
     ap.add_argument("--method", default="bdf", help="jax integrator: bdf, rodas5p, kvaerno5")
     ap.add_argument("--cpu-ref", type=int, default=2, help="subjects for the SciPy timing (0: skip)")
+    ap.add_argument("--device", default="gpu", help="gpu; cpu only to rehearse the script on a small run")
     a = ap.parse_args()
     from nadsim.dosing import parse_regimen
     from nadsim.simulate._api import default_model
@@ -78,7 +81,7 @@ def main() -> None:
     _jax.MIN_BUCKET = a.chunk
     ref = np.load(a.ref)
     t = time.perf_counter()
-    res = simulate_batch(model, reg, TIMES, ref["P"], backend="jax", device="gpu", rtol=RTOL, atol=ATOL,
+    res = simulate_batch(model, reg, TIMES, ref["P"], backend="jax", device=a.device, rtol=RTOL, atol=ATOL,
                          method=a.method)
     report["first_call_s"] = time.perf_counter() - t  # compile + one padded chunk
     idx = ref["idx"]
@@ -109,10 +112,10 @@ def main() -> None:
         P = population(model, n, seed=3)
         shutil.rmtree(scratch, ignore_errors=True)
         t = time.perf_counter()
-        r = simulate_batch(model, reg, TIMES, P, backend="jax", device="gpu", rtol=RTOL, atol=ATOL,
+        r = simulate_batch(model, reg, TIMES, P, backend="jax", device=a.device, rtol=RTOL, atol=ATOL,
                            chunk_size=a.chunk, out=scratch, method=a.method)
         dt = time.perf_counter() - t
-        stats = jax.devices()[0].memory_stats() or {}
+        stats = (jax.devices()[0].memory_stats() if a.device == "gpu" else None) or {}
         row = {"n": n, "seconds": dt, "subjects_per_s": n / dt, "failed": int(np.count_nonzero(r.status)),
                "x_scipy_same_machine": (n / dt) / report["scipy_cpu_same_machine"]["subjects_per_s"]
                if "scipy_cpu_same_machine" in report else None,

@@ -261,7 +261,10 @@ class _Sink:
 
 def default_chunk_size(backend: str, device: str, n: int) -> int:
     if backend == "jax":
-        return min(n, 100_000 if device == "gpu" else 2_000)
+        # CPU: small chunks keep each lane's 48x48 matrices in cache; 16 lanes gave the most
+        # subjects/s on 2 cores (8: 2.7/s, 16: 3.8/s, 32: 3.1/s, 64: 3.0/s, 256: 1.9/s;
+        # benchmarks/RESULTS.md); a GPU needs tens of thousands of lanes to fill
+        return min(n, 100_000 if device == "gpu" else 16)
     return min(n, 1_000)
 
 
@@ -289,7 +292,7 @@ def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence
     rtol, atol : solver tolerances (relative; absolute in state units, uM).
     keep_states : also return every state (memory: n * T * n_states * 8 bytes).
     cluster : Dask scheduler address, ``"local"`` for a local cluster, or ``None`` (this process).
-    chunk_size : subjects per chunk (default: 1000 numpy, 2000 jax-cpu, 100000 jax-gpu).
+    chunk_size : subjects per chunk (default: 1000 numpy, 16 jax-cpu, 100000 jax-gpu).
     out : directory; arrays are written there chunk by chunk as ``.npy`` and returned as
         read-only memory maps (memory flat in the number of subjects).
     progress : called as ``progress(done, total)`` after each chunk.
