@@ -54,17 +54,15 @@ def make_lockstep_solver(f: Any, *, max_steps: int = 200_000) -> Any:
     included), as :func:`nadsim.simulate._rosenbrock.make_segment_solver` does. ``ok`` (n,) is
     False for lanes that produced non-finite values (they are frozen and excluded from the error
     control) and for every lane if the step size collapsed or ``max_steps`` ran out. ``counts``:
-    steps (accepted and rejected), LU factorisations and Jacobians of the batch.
+    steps (accepted and rejected), inversions of the iteration matrix and Jacobians of the batch.
     """
     import jax
     import jax.numpy as jnp
 
-    kappa = jnp.asarray(_kappa)
     gam = jnp.asarray(_gamma)
     alpha = jnp.asarray(_alpha)
     err_c = jnp.asarray(_error_const)
     ks = jnp.arange(MAX_ORDER + 1)
-    del kappa
 
     jac = jax.vmap(jax.jacfwd(lambda t, y, q: f(t, y[None], q[None])[0], argnums=1), in_axes=(None, 0, 0))
     # the iteration matrix is kept as its inverse: one batched matrix-vector product per Newton

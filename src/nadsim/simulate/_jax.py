@@ -65,11 +65,6 @@ def _device(kind: str) -> Any:
     return devs[0]
 
 
-def _index_sets(cm: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
-    acc = np.array([s.accumulates for s in cm.model.species] + [False] * len(cm.model.states))
-    return np.nonzero(~acc)[0], np.nonzero(acc)[0]
-
-
 #: smallest padded chunk (a benchmark may raise it so that every run shares one program)
 MIN_BUCKET = 8
 
@@ -80,7 +75,9 @@ def _baseline_fn(cm: CompiledModel, iters: int = 40) -> Any:
     import jax
     import jax.numpy as jnp
 
-    free, acc = _index_sets(cm)
+    from nadsim.simulate._orbit import state_sets
+
+    free, acc = state_sets(cm)
     free_j = jnp.asarray(free)
     lams = jnp.asarray([1.0, 0.5, 0.25, 0.125, 0.0625, 1 / 32, 1 / 64, 1 / 128])
 
@@ -124,7 +121,7 @@ def _averaged_start_fn(cm: CompiledModel, iters: int = 100) -> Any:
 
     free, species = orbit_indices(cm)
     fixed = np.setdiff1d(np.arange(cm.n_states), free)
-    free_j = jnp.asarray(free)
+    free_j, species_j = jnp.asarray(free), jnp.asarray(species)
     nonneg = jnp.asarray(np.isin(free, species))
     T_idx = cm.pidx("T_day") if "T_day" in cm.parameter_names else None
 
@@ -153,7 +150,7 @@ def _averaged_start_fn(cm: CompiledModel, iters: int = 100) -> Any:
         x0 = y[free_j] / scale
         x, _r, _ = jax.lax.fori_loop(0, iters, body, (x0, jnp.max(jnp.abs(f(x0))), 0.5))
         yn = y.at[free_j].set(x * scale)
-        return jnp.where(jnp.arange(cm.n_states) < len(cm.model.species), jnp.maximum(yn, 0.0), yn)
+        return yn.at[species_j].set(jnp.maximum(yn[species_j], 0.0))
 
     return jax.jit(jax.vmap(one))
 

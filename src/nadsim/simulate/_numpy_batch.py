@@ -15,14 +15,10 @@ import numpy as np
 from nadsim._errors import SolverError
 from nadsim.dosing import Regimen
 from nadsim.simulate._compile import CompiledModel
+from nadsim.simulate._orbit import state_sets
 from nadsim.simulate._solve import integrate, steady_state
 
 __all__ = ["baseline_batch", "simulate_chunk"]
-
-
-def _free_states(cm: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
-    acc = np.array([s.accumulates for s in cm.model.species] + [False] * len(cm.model.states))
-    return np.nonzero(~acc)[0], np.nonzero(acc)[0]
 
 
 def newton(f, x0: np.ndarray, *, tol: float, max_iter: int,
@@ -97,7 +93,7 @@ def baseline_batch(cm: CompiledModel, P: np.ndarray, *, tol: float = 1e-10,
         ok &= np.all(np.isfinite(out), axis=1)
         out[~ok] = np.nan
         return out, ok
-    free, acc = _free_states(cm)
+    free, acc = state_sets(cm)
     y = np.asarray(cm.initial_guess(P), dtype=float).copy()
     y[:, acc] = 0.0
     scale = np.maximum(np.abs(y[:, free]), 1e-3)

@@ -53,13 +53,18 @@ def periods(cm: CompiledModel, P: np.ndarray) -> np.ndarray:
     return P[:, cm.pidx("T_day")] if "T_day" in cm.parameter_names else np.full(P.shape[0], 24.0)
 
 
+def state_sets(cm: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the states a baseline solves for, and of the accumulating outputs (urine,
+    faeces), which start every run at zero. Species come first in the state vector."""
+    acc = np.array([s.accumulates for s in cm.model.species] + [False] * len(cm.model.states))
+    return np.nonzero(~acc)[0], np.nonzero(acc)[0]
+
+
 def orbit_indices(cm: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
-    """State indices the orbit solver iterates (all but accumulating outputs such as urine) and
-    the species among them (kept non-negative)."""
-    acc = {s.name for s in cm.model.species if s.accumulates}
-    species = {cm.sidx(s.name) for s in cm.model.species}
-    free = np.array([i for i, n in enumerate(cm.state_names) if n not in acc], dtype=int)
-    return free, np.array([i for i in free if i in species], dtype=int)
+    """State indices the orbit solver iterates (all but accumulating outputs) and the species
+    among them (kept non-negative)."""
+    free, _acc = state_sets(cm)
+    return free, free[free < len(cm.model.species)]
 
 
 def averaged_start(cm: CompiledModel, P: np.ndarray, *, max_iter: int = 100) -> np.ndarray:
@@ -80,7 +85,7 @@ def averaged_start(cm: CompiledModel, P: np.ndarray, *, max_iter: int = 100) -> 
     n = P.shape[0]
     free, species = orbit_indices(cm)
     y = np.asarray(cm.initial_guess(P), dtype=float).copy()
-    y[:, np.setdiff1d(np.arange(cm.n_states), free)] = 0.0
+    y[:, state_sets(cm)[1]] = 0.0
     scale = np.maximum(np.abs(y[:, free]), 1e-3)
     phases = periods(cm, P)[:, None] * np.linspace(0.0, 1.0, 12, endpoint=False)[None, :]
     nonneg = np.isin(free, species)

@@ -107,7 +107,7 @@ def steady_state(cm: CompiledModel, p: np.ndarray, *, tol: float = 1e-10) -> np.
     state; if that fails, a long stiff integration first brings it close.
     """
     if forced_states(cm.model):
-        return periodic_baseline(cm, p, tol=tol)
+        return periodic_baseline(cm, p)
     model = cm.model
     acc = {s.name for s in model.species if s.accumulates}
     free = np.array([i for i, n in enumerate(cm.state_names) if n not in acc])
@@ -167,12 +167,9 @@ def forced_states(model) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def periodic_baseline(cm: CompiledModel, p: np.ndarray, *, tol: float = 1e-10) -> np.ndarray:
-    """Undosed baseline of a periodically forced model: the state at t = 0 on its periodic orbit.
-
-    ``tol`` is unused (the orbit has its own criterion, ``_orbit.ORBIT_TOL``); it is accepted
-    for the signature :func:`steady_state` shares.
-    """
+def periodic_baseline(cm: CompiledModel, p: np.ndarray) -> np.ndarray:
+    """Undosed baseline of a periodically forced model: the state at t = 0 on its periodic orbit
+    (accepted by the orbit's own criterion, ``_orbit.ORBIT_TOL``)."""
     from nadsim.simulate._orbit import periodic_orbit, scipy_period_map
 
     P = np.asarray(p, dtype=float)[None, :]

@@ -168,6 +168,15 @@ SECURITY_HEADERS = {
 }
 
 
+def _no_job(job_id: str) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": f"no job {job_id}"})
+
+
+def _info_or_404(job: Any, job_id: str) -> Any:
+    """A job's status, or 404 when the manager does not know the id."""
+    return _no_job(job_id) if job is None else job.info()
+
+
 def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | None = None) -> FastAPI:
     """Build the nadsim web app.
 
@@ -360,19 +369,13 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
              responses={404: {"description": "no such job"}})
     async def job_status(job_id: JOB_ID) -> Any:
         """Status and progress (0-1) of a job."""
-        job = manager.get(job_id)
-        if job is None:
-            return JSONResponse(status_code=404, content={"detail": f"no job {job_id}"})
-        return job.info()
+        return _info_or_404(manager.get(job_id), job_id)
 
     @app.delete("/api/jobs/{job_id}", tags=["jobs"], response_model=JobInfo,
                 responses={404: {"description": "no such job"}})
     async def cancel_job(job_id: JOB_ID) -> Any:
         """Cancel a queued or running job (its process is terminated)."""
-        job = manager.cancel(job_id)
-        if job is None:
-            return JSONResponse(status_code=404, content={"detail": f"no job {job_id}"})
-        return job.info()
+        return _info_or_404(manager.cancel(job_id), job_id)
 
     @app.get("/api/jobs/{job_id}/result", tags=["jobs"],
              responses={404: {"description": "no such job"}, 409: {"description": "job not finished"}})
@@ -380,7 +383,7 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
         """The result of a finished job."""
         job = manager.get(job_id)
         if job is None:
-            return JSONResponse(status_code=404, content={"detail": f"no job {job_id}"})
+            return _no_job(job_id)
         if job.status != "done":
             return JSONResponse(status_code=409, content={"detail": f"job is {job.status}", "job": job.info()})
         return {"job": job.info(), "result": job.result, "disclaimer": svc.disclaimers()}
