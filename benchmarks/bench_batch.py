@@ -7,6 +7,11 @@ its own undosed baseline, free parameters scaled by exp(N(0, 0.1)) within their 
     python benchmarks/bench_batch.py --sizes 256 1024 --chunk-size 256 --json results.json
     python benchmarks/bench_batch.py --sizes 10000 --cluster tcp://scheduler:8786
     python benchmarks/bench_batch.py --rtol 1e-6 ...   # every solver at the looser tolerance
+    python benchmarks/bench_batch.py --cluster local --workers 2 --sizes 256 --chunk-size 16
+
+With ``--cluster local`` a Dask cluster of ``--workers`` single-threaded processes is started
+once and warmed up (every worker compiles its program before the timings), and libRoadRunner
+is also run on that many processes at once, so both sides use the same cores.
 
 With ``--chunk-size C`` every chunk is padded to C lanes (``_jax.MIN_BUCKET = C``), so the
 warm-up compiles the one program all timed runs use and no timing includes compilation.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import platform
 import resource
@@ -84,7 +90,7 @@ def bench_batched(model, reg, n: int, backend: str, device: str, cluster: str | 
                              cluster=cluster, chunk_size=chunk, out=os.path.join(tmp, "run"), method=method)
         dt = time.perf_counter() - t
         failed = int(np.count_nonzero(np.asarray(res.status)))
-    return {"n": n, "backend": backend, "method": method, "device": device, "cluster": cluster, "chunk_size": chunk,
+    return {"n": n, "backend": backend, "method": method, "device": device, "cluster": cluster if cluster is None or isinstance(cluster, str) else "local, warmed up", "chunk_size": chunk,
             "seconds": dt, "subjects_per_s": n / dt, "failed": failed,
             "peak_rss_growth_mb": peak_rss_mb() - rss0}
 
@@ -117,12 +123,57 @@ def bench_roadrunner(model, reg, k: int) -> dict:
     return {"n": k, "seconds": dt, "subjects_per_s": k / dt, "note": "base subject, resetAll, no baseline"}
 
 
+def _rr_worker(sbml: str, times: list[float], k: int, barrier) -> float:
+    import roadrunner
+
+    rr = roadrunner.RoadRunner(sbml)
+    rr.integrator.relative_tolerance = RTOL
+    rr.integrator.absolute_tolerance = ATOL
+    rr.integrator.max_steps = 200_000
+    rr.simulate(times=times)  # load/JIT outside the timing
+    barrier.wait()
+    t = time.perf_counter()
+    for _ in range(k):
+        rr.resetAll()
+        rr.simulate(times=times)
+    return time.perf_counter() - t
+
+
+def bench_roadrunner_procs(model, reg, k: int, procs: int) -> dict:
+    """libRoadRunner on ``procs`` processes at once, ``k`` runs each (all start together)."""
+    try:
+        import roadrunner  # noqa: F401
+
+        from nadsim.io import export_sbml
+    except ImportError as exc:
+        return {"skipped": str(exc)}
+    sbml = export_sbml(model, reg)
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as mgr:
+        barrier = mgr.Barrier(procs)
+        with ctx.Pool(procs) as pool:
+            walls = pool.starmap(_rr_worker, [(sbml, [float(x) for x in TIMES], k, barrier)] * procs)
+    dt = max(walls)
+    return {"n": k * procs, "processes": procs, "seconds": dt, "subjects_per_s": k * procs / dt,
+            "note": "base subject, resetAll, no baseline; all processes at once"}
+
+
+def warm_cluster(model, reg, client, chunk: int, method: str | None) -> float:
+    """Run two chunks per worker so that every worker has compiled before the timings."""
+    workers = len(client.nthreads())
+    t = time.perf_counter()
+    simulate_batch(model, reg, TIMES, population(model, 2 * workers * chunk, seed=2), backend="jax",
+                   rtol=RTOL, atol=ATOL, cluster=client, chunk_size=chunk, method=method)
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     ap.add_argument("--backend", default="jax")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--cluster", default=None, help="Dask scheduler address, or 'local'")
+    ap.add_argument("--workers", type=int, default=None, help="processes of --cluster local (default: all cores)")
     ap.add_argument("--chunk-size", type=int, default=None)
     ap.add_argument("--ref-subjects", type=int, default=3)
     ap.add_argument("--method", default=None, help="jax integrator: bdf (default), rodas5p, kvaerno5")
@@ -151,18 +202,36 @@ def main() -> None:
     print("scipy", out["scipy"], flush=True)
     out["roadrunner"] = bench_roadrunner(model, reg, max(a.ref_subjects, 50))  # ~0.1 s each: many, for a stable rate
     print("roadrunner", out["roadrunner"], flush=True)
+    cluster, to_close = a.cluster, []
+    if a.cluster == "local":
+        from distributed import Client
+
+        from nadsim.scale import local_cluster
+
+        lc = local_cluster(a.workers)
+        cluster = Client(lc)
+        to_close = [cluster, lc]
+        workers = len(cluster.nthreads())
+        out["cluster"] = {"kind": "local", "workers": workers, "threads_per_worker": 1}
+        out["roadrunner_procs"] = bench_roadrunner_procs(model, reg, 25, workers)
+        print("roadrunner on", workers, "processes", out["roadrunner_procs"], flush=True)
+        out["cluster"]["warmup_s"] = warm_cluster(model, reg, cluster, a.chunk_size or 16,
+                                                  a.method if a.backend == "jax" else None)
+        print(f"cluster warm-up: {out['cluster']['warmup_s']:.1f} s", flush=True)
     out["batched"] = []
     for n in a.sizes:
-        r = bench_batched(model, reg, n, a.backend, a.device, a.cluster, a.chunk_size,
+        r = bench_batched(model, reg, n, a.backend, a.device, cluster, a.chunk_size,
                           a.method if a.backend == "jax" else None)
-        for ref in ("scipy", "roadrunner"):
-            if "subjects_per_s" in out[ref]:
+        for ref in ("scipy", "roadrunner", "roadrunner_procs"):
+            if "subjects_per_s" in out.get(ref, {}):
                 r[f"x_{ref}"] = r["subjects_per_s"] / out[ref]["subjects_per_s"]
         out["batched"].append(r)
         print(r, flush=True)
         if a.json:
             with open(a.json, "w") as fh:
                 json.dump(out, fh, indent=1)
+    for obj in to_close:
+        obj.close()
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(out, fh, indent=1)
