@@ -66,12 +66,18 @@ def reference(model, population):
     return simulate_batch(model, parse_regimen(**ARTICLE), TIMES, population, backend="numpy")
 
 
-def test_numpy_batch_matches_single_simulate(model, reference):
-    """Subject 0 (base parameters) equals nadsim.simulate() to 1e-6: same solver, same baseline."""
-    ds = simulate(model, parse_regimen(**ARTICLE), TIMES)
-    assert reference.status[0] == 0
-    for k, name in enumerate(reference.rule_names):
-        assert rel_err(reference.rules[0, :, k][:, None], ds[name].values[:, None]) < 1e-6, name
+def test_numpy_batch_matches_single_simulate(model, population):
+    """A one-subject batch (base parameters) equals nadsim.simulate() to 1e-6: same solver, same
+    baseline. In a larger batch the start of the orbit search differs by round-off (~1e-12, from
+    batched arithmetic), and the orbit's stopping rule can carry that to ~4e-7 of max(|y|, 0.1)
+    (e.g. 4e-8 HAM-D points in the slow mood state; measured with this test's 8 subjects):
+    within the orbit's accuracy, and covered by the 1e-4 cross-backend checks below."""
+    reg = parse_regimen(**ARTICLE)
+    ds = simulate(model, reg, TIMES)
+    one = simulate_batch(model, reg, TIMES, population[:1], backend="numpy")
+    assert one.status[0] == 0
+    for k, name in enumerate(one.rule_names):
+        assert rel_err(one.rules[0, :, k][:, None], ds[name].values[:, None]) < 1e-6, name
 
 
 def test_jax_matches_scipy(model, population, reference):

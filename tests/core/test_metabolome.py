@@ -50,6 +50,32 @@ def test_baseline_is_a_steady_state_and_stays_there():
     np.testing.assert_allclose(Y[:, free], np.broadcast_to(Y0[free], (t.size, len(free))), rtol=1e-6, atol=1e-9)
 
 
+def test_baseline_is_the_attractor_a_long_integration_reaches():
+    """From the parameter-derived guess, Newton alone lands on a root with a negative
+    concentration; steady_state then takes the pseudo-transient continuation route. Reference:
+    SciPy BDF run 5,000 h from the same guess, then polished by Newton. Tolerance 1e-9 relative
+    (measured: within 1e-12)."""
+    from scipy.integrate import solve_ivp
+    from scipy.optimize import root
+
+    free = np.array([i for i, s in enumerate(MODEL.species) if not s.accumulates]
+                    + list(range(len(MODEL.species), CM.n_states)))
+    y = np.asarray(CM.initial_guess(P), dtype=float)
+    y[[i for i, s in enumerate(MODEL.species) if s.accumulates]] = 0.0
+    r = solve_ivp(lambda t, yy: CM.rhs(t, yy, P), (0.0, 5000.0), y, method="BDF", rtol=1e-8, atol=1e-12)
+    ref = r.y[:, -1].copy()
+    scale = np.maximum(np.abs(ref[free]), 1e-3)
+
+    def f(x):
+        yy = ref.copy()
+        yy[free] = x * scale
+        return CM.rhs(0.0, yy, P)[free] / scale
+
+    ref[free] = root(f, ref[free] / scale, method="hybr", options={"xtol": 1e-13}).x * scale
+    assert np.all(ref[free] >= -1e-9)
+    np.testing.assert_allclose(Y0[free], ref[free], rtol=1e-9, atol=1e-12)
+
+
 def test_baseline_matches_measured_whole_blood_nad():
     """Whole-blood NAD+ at baseline vs 33.0 (SD 5.5) uM (Yang et al., shared/data/human_pk.csv); 10 % tolerance."""
     wb = CM.rules(0.0, Y0, P)[CM.rule_names.index("whole_blood_NAD")]

@@ -106,7 +106,7 @@ def baseline_batch(cm: CompiledModel, P: np.ndarray, *, tol: float = 1e-10,
     x, ok = newton(f, y[:, free] / scale, tol=tol * 0.1, max_iter=max_iter, nonneg=True)
     out = y.copy()
     out[:, free] = np.maximum(x * scale, 0.0)
-    for i in np.nonzero(~ok)[0].tolist():  # the reference fallback: Newton, relaxation, Newton
+    for i in np.nonzero(~ok)[0].tolist():  # the reference fallback: Newton, continuation, Newton
         try:
             with np.errstate(all="ignore"):
                 out[i] = steady_state(cm, P[i])

@@ -104,8 +104,12 @@ def steady_state(cm: CompiledModel, p: np.ndarray, *, tol: float = 1e-10) -> np.
     """Baseline: the undosed steady state for parameters ``p``.
 
     Newton (MINPACK hybrid) from the parameter-derived guess on every non-accumulating
-    state; if that fails, a long stiff integration first brings it close.
+    state. If that fails or lands on a root with a negative concentration, pseudo-transient
+    continuation (:func:`nadsim.simulate._orbit.averaged_start`, which follows the relaxation
+    towards the attractor) brings it to the physical root, and Newton polishes.
     """
+    from nadsim.simulate._orbit import averaged_start
+
     if forced_states(cm.model):
         return periodic_baseline(cm, p)
     model = cm.model
@@ -129,10 +133,9 @@ def steady_state(cm: CompiledModel, p: np.ndarray, *, tol: float = 1e-10) -> np.
         if res < tol and np.all(x > -1e-6 * np.maximum(scale, 1.0)):
             y[free] = np.maximum(x, 0.0)
             return y
-        if attempt == 0:  # relax towards the attractor, then polish
-            r = solve_ivp(lambda t, yy: cm.rhs(t, yy, p), (0.0, 5000.0), y, method="BDF", rtol=1e-8, atol=1e-12)
-            y = r.y[:, -1].copy()
-            y[[i for i, n in enumerate(cm.state_names) if n in acc]] = 0.0
+        if attempt == 0:  # follow the relaxation towards the attractor, then polish
+            with np.errstate(all="ignore"):
+                y = averaged_start(cm, np.asarray(p, dtype=float)[None, :], n_phases=1)[0]
             scale = np.maximum(np.abs(y[free]), 1e-3)
     raise SolverError("baseline", "a steady state without dosing", f"residual {res:.2e}",
                       hint="check the parameter set; the baseline may not exist for these values")
