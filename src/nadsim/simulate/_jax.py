@@ -16,6 +16,7 @@ JAX is imported lazily: nadsim runs without it, and :func:`require` raises an
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -67,6 +68,12 @@ def _device(kind: str) -> Any:
 
 #: smallest padded chunk (a benchmark may raise it so that every run shares one program)
 MIN_BUCKET = 8
+
+#: one chunk at a time per process. With JAX 0.10.2 on a CPU, two threads running these
+#: programs (while loops around LAPACK calls) at once hung (reproduced, also with a bare
+#: `lu` in a loop). Threads would not add speed anyway: XLA already owns the cores; use
+#: worker processes (`cluster="local"`) for parallel chunks.
+_RUN_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=16)
@@ -324,6 +331,12 @@ def simulate_chunk(cm: CompiledModel, regimen: Regimen, times: np.ndarray, P: np
     if method not in METHODS:
         raise InputError("method", f"one of {', '.join(METHODS)}", method)
     require()
+    with _RUN_LOCK:
+        return _simulate_chunk(cm, regimen, times, P, rtol=rtol, atol=atol, device=device, method=method)
+
+
+def _simulate_chunk(cm: CompiledModel, regimen: Regimen, times: np.ndarray, P: np.ndarray, *,
+                    rtol: float, atol: float, device: str, method: str) -> tuple[np.ndarray, np.ndarray]:
     import jax
 
     from nadsim.simulate._solve import forced_states

@@ -292,6 +292,8 @@ def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence
     rtol, atol : solver tolerances (relative; absolute in state units, uM).
     keep_states : also return every state (memory: n * T * n_states * 8 bytes).
     cluster : Dask scheduler address, ``"local"`` for a local cluster, or ``None`` (this process).
+        One process runs one JAX chunk at a time, even when called from several threads; to use
+        every core, give ``"local"`` (one single-threaded worker process per core).
     chunk_size : subjects per chunk (default: 1000 numpy, 16 jax-cpu, 100000 jax-gpu).
     out : directory; arrays are written there chunk by chunk as ``.npy`` and returned as
         read-only memory maps (memory flat in the number of subjects).
