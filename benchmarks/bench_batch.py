@@ -80,10 +80,23 @@ def machine() -> dict:
     return info
 
 
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def worker_rss_mb(cluster) -> dict | None:
+    """Peak and current RSS (MiB) of every worker of a Dask client (``None`` without one)."""
+    if cluster is None or isinstance(cluster, str):
+        return None
+    return {"peak": cluster.run(peak_rss_mb), "now": cluster.run(_rss_now_mb)}
+
+
 def bench_batched(model, reg, n: int, backend: str, device: str, cluster: str | None, chunk: int | None,
                   method: str | None) -> dict:
     P = population(model, n)
     rss0 = peak_rss_mb()
+    workers0 = worker_rss_mb(cluster)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         res = simulate_batch(model, reg, TIMES, P, backend=backend, device=device, rtol=RTOL, atol=ATOL,
@@ -92,7 +105,8 @@ def bench_batched(model, reg, n: int, backend: str, device: str, cluster: str | 
         failed = int(np.count_nonzero(np.asarray(res.status)))
     return {"n": n, "backend": backend, "method": method, "device": device, "cluster": cluster if cluster is None or isinstance(cluster, str) else "local, warmed up", "chunk_size": chunk,
             "seconds": dt, "subjects_per_s": n / dt, "failed": failed,
-            "peak_rss_growth_mb": peak_rss_mb() - rss0}
+            "peak_rss_growth_mb": peak_rss_mb() - rss0,
+            "workers_rss_mb_before": workers0, "workers_rss_mb_after": worker_rss_mb(cluster)}
 
 
 def bench_scipy(model, reg, k: int) -> dict:
