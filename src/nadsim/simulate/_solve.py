@@ -18,6 +18,7 @@ from scipy.optimize import root
 from nadsim._errors import SolverError
 from nadsim.dosing import Regimen
 from nadsim.simulate._compile import CompiledModel
+from nadsim.simulate._orbit import averaged_start, periodic_orbit, scipy_period_map, state_sets
 
 __all__ = ["Segment", "forced_states", "integrate", "periodic_baseline", "segments", "steady_state"]
 
@@ -108,15 +109,11 @@ def steady_state(cm: CompiledModel, p: np.ndarray, *, tol: float = 1e-10) -> np.
     continuation (:func:`nadsim.simulate._orbit.averaged_start`, which follows the relaxation
     towards the attractor) brings it to the physical root, and Newton polishes.
     """
-    from nadsim.simulate._orbit import averaged_start
-
     if forced_states(cm.model):
         return periodic_baseline(cm, p)
-    model = cm.model
-    acc = {s.name for s in model.species if s.accumulates}
-    free = np.array([i for i, n in enumerate(cm.state_names) if n not in acc])
+    free, acc = state_sets(cm)
     y = np.asarray(cm.initial_guess(p), dtype=float).copy()
-    y[[i for i, n in enumerate(cm.state_names) if n in acc]] = 0.0
+    y[acc] = 0.0
     scale = np.maximum(np.abs(y[free]), 1e-3)
 
     def f(x: np.ndarray) -> np.ndarray:
@@ -173,8 +170,6 @@ def forced_states(model) -> tuple[str, ...]:
 def periodic_baseline(cm: CompiledModel, p: np.ndarray) -> np.ndarray:
     """Undosed baseline of a periodically forced model: the state at t = 0 on its periodic orbit
     (accepted by the orbit's own criterion, ``_orbit.ORBIT_TOL``)."""
-    from nadsim.simulate._orbit import periodic_orbit, scipy_period_map
-
     P = np.asarray(p, dtype=float)[None, :]
     y, ok, iters = periodic_orbit(cm, P, scipy_period_map(cm, P))
     if not ok[0]:
