@@ -117,40 +117,36 @@ def bench_scipy(model, reg, k: int) -> dict:
     return {"n": k, "seconds": dt, "subjects_per_s": k / dt, "failed": int(np.count_nonzero(res.status))}
 
 
-def bench_roadrunner(model, reg, k: int) -> dict:
-    try:
-        import roadrunner
-
-        from nadsim.io import export_sbml
-    except ImportError as exc:
-        return {"skipped": str(exc)}
-    rr = roadrunner.RoadRunner(export_sbml(model, reg))
-    rr.integrator.relative_tolerance = RTOL
-    rr.integrator.absolute_tolerance = ATOL
-    rr.integrator.max_steps = 200_000
-    rr.simulate(times=[float(x) for x in TIMES])  # load/JIT outside the timing
-    t = time.perf_counter()
-    for _ in range(k):
-        rr.resetAll()
-        rr.simulate(times=[float(x) for x in TIMES])
-    dt = time.perf_counter() - t
-    return {"n": k, "seconds": dt, "subjects_per_s": k / dt, "note": "base subject, resetAll, no baseline"}
-
-
-def _rr_worker(sbml: str, times: list[float], k: int, barrier) -> float:
+def _time_roadrunner(sbml: str, times: list[float], k: int, rtol: float, atol: float,
+                     barrier=None) -> float:
+    """Seconds for ``k`` runs of the base subject (``resetAll`` before each). Loading and JIT
+    happen before the clock starts, and before ``barrier`` (processes that start together).
+    Tolerances are arguments: a spawned process does not see ``--rtol``'s change of RTOL."""
     import roadrunner
 
     rr = roadrunner.RoadRunner(sbml)
-    rr.integrator.relative_tolerance = RTOL
-    rr.integrator.absolute_tolerance = ATOL
+    rr.integrator.relative_tolerance = rtol
+    rr.integrator.absolute_tolerance = atol
     rr.integrator.max_steps = 200_000
-    rr.simulate(times=times)  # load/JIT outside the timing
-    barrier.wait()
+    rr.simulate(times=times)
+    if barrier is not None:
+        barrier.wait()
     t = time.perf_counter()
     for _ in range(k):
         rr.resetAll()
         rr.simulate(times=times)
     return time.perf_counter() - t
+
+
+def bench_roadrunner(model, reg, k: int) -> dict:
+    try:
+        import roadrunner  # noqa: F401
+
+        from nadsim.io import export_sbml
+    except ImportError as exc:
+        return {"skipped": str(exc)}
+    dt = _time_roadrunner(export_sbml(model, reg), [float(x) for x in TIMES], k, RTOL, ATOL)
+    return {"n": k, "seconds": dt, "subjects_per_s": k / dt, "note": "base subject, resetAll, no baseline"}
 
 
 def bench_roadrunner_procs(model, reg, k: int, procs: int) -> dict:
@@ -166,7 +162,8 @@ def bench_roadrunner_procs(model, reg, k: int, procs: int) -> dict:
     with ctx.Manager() as mgr:
         barrier = mgr.Barrier(procs)
         with ctx.Pool(procs) as pool:
-            walls = pool.starmap(_rr_worker, [(sbml, [float(x) for x in TIMES], k, barrier)] * procs)
+            walls = pool.starmap(_time_roadrunner,
+                                 [(sbml, [float(x) for x in TIMES], k, RTOL, ATOL, barrier)] * procs)
     dt = max(walls)
     return {"n": k * procs, "processes": procs, "seconds": dt, "subjects_per_s": k * procs / dt,
             "note": "base subject, resetAll, no baseline; all processes at once"}
