@@ -9,9 +9,11 @@ from nadsim.calibration._targets import Experiment as Experiment
 from nadsim.calibration._targets import Target as Target
 from nadsim.calibration._targets import evaluate as evaluate
 from nadsim.calibration._targets import load_targets as load_targets
+from nadsim.calibration._uncertainty import DRAW_SOURCES as DRAW_SOURCES
+from nadsim.calibration._uncertainty import parameter_draws as parameter_draws
 
-__all__ = ["FIT_PARAMETERS", "Calibrator", "Experiment", "Target", "evaluate", "gmfe", "load_targets",
-           "predict", "qualification_table"]
+__all__ = ["DRAW_SOURCES", "FIT_PARAMETERS", "Calibrator", "Experiment", "Target", "evaluate", "gmfe", "load_targets",
+           "parameter_draws", "predict", "qualification_table"]
 
 from nadsim.calibration._report import write_report as write_report
 
