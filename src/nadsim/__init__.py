@@ -13,14 +13,13 @@ from nadsim._errors import ModelDefinitionError as ModelDefinitionError
 from nadsim._errors import NadsimError as NadsimError
 from nadsim._errors import SolverError as SolverError
 from nadsim._errors import UnitError as UnitError
+from nadsim._version import __version__ as __version__
 from nadsim.dosing import Dose as Dose
 from nadsim.dosing import Regimen as Regimen
 from nadsim.dosing import parse_regimen as parse_regimen
 from nadsim.model import Model as Model
 from nadsim.simulate import DISCLAIMER as DISCLAIMER
 from nadsim.simulate import simulate as simulate
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DISCLAIMER",

@@ -6,12 +6,13 @@ from hypothesis import strategies as st
 
 from nadsim.dosing import Regimen
 from nadsim.model.library import build_nad_core
-from nadsim.simulate import compile_model, integrate, simulate, steady_state
+from nadsim.simulate import compile_model, simulate
+from nadsim.testing import baseline, trajectory
 
 MODEL = build_nad_core()
 CM = compile_model(MODEL)
 P = CM.base_parameters()
-Y0 = steady_state(CM, P)
+Y0 = baseline(CM, P)
 
 doses = st.builds(
     lambda compound, route, mg, dur, every, n: Regimen.repeated(
@@ -46,13 +47,14 @@ def test_baseline_is_a_steady_state_and_stays_there():
     free = [i for i, s in enumerate(MODEL.species) if not s.accumulates]
     assert np.max(np.abs(rhs[free]) / np.maximum(Y0[free], 1e-3)) < 1e-8
     t = np.linspace(0, 336, 15)
-    Y, _ = integrate(CM, Y0, P, Regimen.none(), t)
+    Y = trajectory(CM, Y0, P, Regimen.none(), t)
     np.testing.assert_allclose(Y[:, free], np.broadcast_to(Y0[free], (t.size, len(free))), rtol=1e-6, atol=1e-9)
 
 
 def test_baseline_is_the_attractor_a_long_integration_reaches():
     """From the parameter-derived guess, Newton alone lands on a root with a negative
-    concentration; steady_state then takes the pseudo-transient continuation route. Reference:
+    concentration; the engine's baseline (pseudo-transient continuation) follows the relaxation
+    to the physical one. Reference:
     SciPy BDF run 5,000 h from the same guess, then polished by Newton. Tolerance 1e-9 relative
     (measured: within 1e-12)."""
     from scipy.integrate import solve_ivp
@@ -90,7 +92,7 @@ def test_moiety_conserved_and_states_nonnegative(reg):
     to the total pool (solver rtol 1e-8, accumulated over many steps).
     """
     t = np.linspace(0, 72, 73)
-    Y, _ = integrate(CM, Y0, P, reg, t, rtol=1e-9, atol=1e-11)
+    Y = trajectory(CM, Y0, P, reg, t, rtol=1e-9, atol=1e-11)
     assert np.all(Y > -1e-7)
     amount = moiety_amount(Y, P)
     diet = P[CM.pidx("R_diet")] * t

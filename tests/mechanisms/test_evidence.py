@@ -49,16 +49,19 @@ def test_filter_rejects_unknown_grade(model):
         apply_evidence_filter(model, "F")
 
 
-def _arms(m):
-    a = simulate(m, REG, T, rtol=1e-7, atol=1e-10)
-    b = simulate(with_trial_arm(m), None, T, rtol=1e-7, atol=1e-10)
+def _arms(m, rtol=1e-7):
+    a = simulate(m, REG, T, rtol=rtol, atol=rtol / 1000)
+    b = simulate(with_trial_arm(m), None, T, rtol=rtol, atol=rtol / 1000)
     return a, b
 
 
 def test_evidence_A_leaves_no_effect_without_human_trial_support(model):
     """Under --evidence A every marker of the active arm equals the placebo arm's (rel 1e-6):
-    no link from NAD+ to any mechanism has human-trial support. Under E the same runs differ."""
-    a, b = _arms(apply_evidence_filter(model, "A"))
+    no link from NAD+ to any mechanism has human-trial support. Under E the same runs differ.
+    The two arms differ in their dose segments, so their markers differ by integration error
+    alone: solved at rtol 1e-9, ~1000x below the 1e-6 asked of them (the native BDF's global
+    error reaches ~1e-6 relative at rtol 1e-7 on stress_load over 3 days)."""
+    a, b = _arms(apply_evidence_filter(model, "A"), rtol=1e-9)
     for v in MARKERS:
         assert np.allclose(a[v].values, b[v].values, rtol=1e-6, atol=1e-9), v
     # the metabolome still responds (calibrated nad_core: ~+4 % brain NAD+ after one 300 mg drip)

@@ -14,7 +14,8 @@ from nadsim._errors import InputError
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.model.library import apply_profile, build_full, build_nad_core
 from nadsim.model.library.full import with_trial_arm
-from nadsim.simulate import compile_model, integrate, simulate, steady_state
+from nadsim.simulate import compile_model, simulate
+from nadsim.testing import baseline, trajectory
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def full():
 def base(full):
     cm = compile_model(full)
     p = cm.base_parameters()
-    return cm, p, steady_state(cm, p)
+    return cm, p, baseline(cm, p)
 
 
 def _rule(cm, p, y, name, t=0.0):
@@ -79,7 +80,7 @@ def test_clock_free_runs_near_24h_and_entrains(full):
     p = cm.base_parameters()
     y0 = np.asarray(cm.initial_guess(p), dtype=float)
     y0[cm.sidx("clk_phase")] = 0.0  # psi_ref (entrained phase) is undefined without light
-    Y, _ = integrate(cm, y0, p, Regimen.none(), t, rtol=1e-8, atol=1e-10)
+    Y = trajectory(cm, y0, p, Regimen.none(), t, rtol=1e-8, atol=1e-10)
     per = np.diff(_peak_times(t, _rule(cm, p, Y, "clock_BMAL1", t)))
     assert per.mean() == pytest.approx(24.2, abs=0.05)
     assert per.min() > 23.5 and per.max() < 24.7
@@ -88,7 +89,7 @@ def test_clock_free_runs_near_24h_and_entrains(full):
     p = cm.base_parameters()
     y0 = np.asarray(cm.initial_guess(p), dtype=float)
     y0[cm.sidx("clk_phase")] += 2.0  # start 2 rad (~8 h) off: jet lag
-    Y, _ = integrate(cm, y0, p, Regimen.none(), t, rtol=1e-8, atol=1e-10)
+    Y = trajectory(cm, y0, p, Regimen.none(), t, rtol=1e-8, atol=1e-10)
     late = t > 24 * 8
     per = np.diff(_peak_times(t[late], _rule(cm, p, Y[late], "clock_BMAL1", t[late])))
     assert per.mean() == pytest.approx(24.0, abs=0.02)
@@ -102,11 +103,11 @@ def test_crp_falls_with_its_half_life_when_il6_drops(full):
     hi = apply_profile(full, crp_mg_L=8.0)
     lo = apply_profile(full, crp_mg_L=0.8)
     cm_hi = compile_model(hi)
-    y0 = steady_state(cm_hi, cm_hi.base_parameters())
+    y0 = baseline(cm_hi, cm_hi.base_parameters())
     cm = compile_model(lo)
     p = cm.base_parameters()
     t = np.arange(0.0, 96.01, 0.5)
-    Y, _ = integrate(cm, y0, p, Regimen.none(), t)
+    Y = trajectory(cm, y0, p, Regimen.none(), t)
     crp = Y[:, cm.sidx("CRP_pl")]
     il6 = Y[:, cm.sidx("IL6_pl")]
     assert il6[t == 8.0][0] < 0.5 * il6[0]
@@ -146,12 +147,12 @@ def test_undosed_baseline_is_periodic_and_matches_the_profile(full):
 def test_references_are_the_nad_core_baseline(full):
     """Mechanism signals are normalised to nad_core's undosed steady state (0.5% while NAMPT cycles)."""
     core = compile_model(build_nad_core())
-    y = steady_state(core, core.base_parameters())
+    y = baseline(core, core.base_parameters())
     assert full.parameters["NADref_b"].value == pytest.approx(y[core.sidx("NAD_b")], rel=1e-9)
     cm = compile_model(full)
     p = cm.base_parameters()
     t = np.arange(0.0, 24.0, 0.5)
-    Y, _ = integrate(cm, steady_state(cm, p), p, Regimen.none(), t)
+    Y = trajectory(cm, baseline(cm, p), p, Regimen.none(), t)
     assert np.mean(_rule(cm, p, Y, "SIRT1_activity", t)) == pytest.approx(p[cm.pidx("SIRT1_ref_b")], rel=5e-3)
 
 
@@ -160,7 +161,7 @@ def test_moiety_balance_holds_with_modules_attached(full):
     """d/dt of total pyridine amount equals the boundary fluxes (diet, infusion, de novo): exact algebra."""
     cm = compile_model(full)
     p = cm.base_parameters()
-    y0 = steady_state(cm, p)
+    y0 = baseline(cm, p)
     vol = {s.name: p[cm.pidx(full.compartment_of[s.name].volume)] for s in full.species}
     rng = np.random.default_rng(3)
     bidx = [i for i, r in enumerate(full.reactions) if r.boundary]

@@ -94,8 +94,8 @@ def sobol_indices(f: Fn, names: Sequence[str], bounds: Sequence[tuple[float, flo
 
 
 def model_metric(model: Any, regimen: Any, times: Sequence[float] | np.ndarray, output: str, parameters: Sequence[str],
-                 *, metric: str = "final", backend: str = "numpy", device: str = "cpu", rtol: float = 1e-6,
-                 atol: float = 1e-8) -> Fn:
+                 *, metric: str = "final", backend: str | None = None, device: str = "cpu",
+                 rtol: float | None = None, atol: float | None = None) -> Fn:
     """``f(P)``: simulate each row (values of ``parameters``) and reduce ``output`` to ``metric``."""
     from nadsim.population import run_batch
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import least_squares
 
-from nadsim._errors import CalibrationError, NadsimError
+from nadsim._errors import CalibrationError, NadsimError, SolverError
 from nadsim.calibration._targets import Experiment, Target, evaluate, load_targets
 from nadsim.model import Model
-from nadsim.simulate._compile import compile_model
-from nadsim.simulate._solve import integrate, steady_state
+from nadsim.simulate import Status, Tolerances, compile_model, solve
 
 __all__ = ["FIT_PARAMETERS", "Calibrator", "predict", "qualification_table"]
 
@@ -39,12 +38,11 @@ def _simulate_experiment(args: tuple[Model, Experiment, float]) -> tuple[str, np
 def _simulate_experiment_or_raise(args: tuple[Model, Experiment, float]) -> tuple[str, np.ndarray, dict[str, np.ndarray]]:
     model, exp, rtol = args
     cm = compile_model(model)
-    p = cm.base_parameters()
-    y0 = steady_state(cm, p)
     t = exp.times()
-    Y, _ = integrate(cm, y0, p, exp.regimen, t, rtol=rtol, atol=1e-10)
-    R = cm.rules(t, Y, p)
-    return exp.id, t, {n: R[:, i] for i, n in enumerate(cm.rule_names)}
+    res = solve(model, exp.regimen, t, cm.base_parameters()[None, :], tolerances=Tolerances(rtol=rtol, atol=1e-10))
+    if res.status[0] != Status.OK:
+        raise SolverError("solver", "a successful integration", Status(int(res.status[0])).message, hint=exp.id)
+    return exp.id, res.times, {n: res.rules[0, :, i] for i, n in enumerate(cm.rule_names)}
 
 
 def predict(model: Model, experiments: dict[str, Experiment], targets: Sequence[Target], *,

@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
         plot: Path | None = typer.Option(None, help="Write a PNG plot of the NAD+ pools."),
         population: int | None = typer.Option(None, "--population", help="Simulate N virtual subjects (writes --out FILE.parquet)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the virtual population."),
-        backend: str = typer.Option("numpy", "--backend", help="Batch backend for --population: numpy or jax."),
+        backend: str = typer.Option("native", "--backend", help="Solver: native (compiled, default), scipy (the reference) or jax."),
         device: str = typer.Option("cpu", "--device", help="cpu or gpu (jax backend)."),
         cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (or 'local') for --population."),
         evidence: str | None = typer.Option(None, "--evidence", help="Keep only mechanism links graded A|B|C|D|E or better (A: human RCT)."),

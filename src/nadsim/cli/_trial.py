@@ -20,6 +20,7 @@ from rich.progress import (
 from nadsim._errors import InputError
 from nadsim.cli._app import atomic_path, console, err_console
 from nadsim.cli._options import Compound, Dose, Doses, Every, Infusion, Route
+from nadsim.population import BACKENDS
 
 trial_app = typer.Typer(help="In-silico trials: run, resume after a crash, power, HTML report.", no_args_is_help=True)
 
@@ -226,7 +227,8 @@ def register(app: typer.Typer) -> None:
         spread: float | None = typer.Option(None, help="Sobol ranges value/(1+s)..value*(1+s) instead of the table's bounds."),
         seed: int = typer.Option(0),
         model: str = typer.Option("default", help="default, full or nad_core."),
-        backend: str = typer.Option("numpy"), device: str = typer.Option("cpu"),
+        backend: str = typer.Option("native", help="Solver: native (default), scipy (reference) or jax."),
+        device: str = typer.Option("cpu", help="cpu or gpu (jax backend)."),
         out: Path | None = typer.Option(None, help="Write the table (CSV or JSON by suffix)."),
         plot: Path | None = typer.Option(None, help="Tornado (local) or Sobol bar plot (PNG)."),
     ) -> None:
@@ -304,8 +306,8 @@ def simulate_population_cli(*, n: int, seed: int, out: Path | None, compound: st
         raise InputError("--out", "a path in an existing directory", str(out))
     if not 1 <= n <= 10_000_000:
         raise InputError("--population", "a number of subjects in [1, 10000000]", n)
-    if backend not in ("numpy", "jax"):
-        raise InputError("--backend", "numpy or jax", backend)
+    if backend not in BACKENDS:
+        raise InputError("--backend", f"one of {', '.join(BACKENDS)}", backend)
     if device not in ("cpu", "gpu"):
         raise InputError("--device", "cpu or gpu", device)
     regimen = parse_regimen(compound=compound, route=route, dose=dose, infusion=infusion, every=every, doses=doses)

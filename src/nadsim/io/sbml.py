@@ -42,7 +42,6 @@ re-equilibrated; pre-equilibrate there (PEtab's ``preequilibrationConditionId`` 
 from __future__ import annotations
 
 import html
-import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,6 +52,17 @@ from nadsim._errors import InputError, ModelDefinitionError
 from nadsim._units import ureg
 from nadsim.dosing import Regimen
 from nadsim.model import Model, Parameter, parse_expr
+from nadsim.simulate import (
+    DISCLAIMER,
+    PRESETS,
+    baselines,
+    compile_model,
+    default_model,
+    dose_events,
+    free_parameter_mask,
+    get_solver,
+)
+from nadsim.simulate._engine import arm_parameters
 
 __all__ = [
     "SBML_LEVEL",
@@ -251,64 +261,32 @@ def _formula_math(formula: str, where: str):
 
 # ---------------------------------------------------------------------------- baseline and doses
 def baseline_state(model: Model, parameters: Mapping[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Full parameter vector and undosed steady state that the export starts from."""
-    from nadsim.simulate import compile_model, steady_state
-
+    """Full parameter vector and undosed baseline that the export starts from: the engine's, at
+    the reference tolerances (a file is an artefact others check against; ``simulate`` at those
+    tolerances starts from the same state, and at looser ones within its own tolerance)."""
     m = model.with_parameters(parameters) if parameters else model
     cm = compile_model(m)
     p = cm.base_parameters()
-    return p, steady_state(cm, p)
+    Y, ok = baselines(cm, p[None, :], get_solver(), PRESETS["reference"])
+    if not ok[0]:
+        raise InputError("parameters", "a parameter set with an undosed baseline", m.hash())
+    return p, Y[0]
 
 
-def dose_schedule(model: Model, regimen: Regimen) -> list[tuple[float, dict[str, float], dict[str, float]]]:
-    """The regimen as event times: ``[(t_h, {species: umol added}, {input parameter: umol/h})]``.
-
-    At each distinct dose time every infusion input of the model is set to the total rate
-    that runs until the next dose time (0 when none), and bolus amounts are added.
-    """
-    times = sorted(set(regimen.breakpoints))
-    inputs = sorted({model.infusion_inputs[(d.compound, "iv")] for d in regimen.doses
-                     if d.route == "iv" and (d.compound, "iv") in model.infusion_inputs})
-    out = []
-    for i, t in enumerate(times):
-        nxt = times[i + 1] if i + 1 < len(times) else math.inf
-        rates = dict.fromkeys(inputs, 0.0)
-        boluses: dict[str, float] = {}
-        for d in regimen.doses:
-            if d.route == "iv":
-                key = (d.compound, "iv")
-                if key not in model.infusion_inputs:
-                    raise InputError("route", f"a route the model accepts for {d.compound}", "iv")
-                if d.time_h <= t + 1e-12 and d.end_h >= min(nxt, d.end_h) - 1e-12 and d.end_h > t + 1e-12:
-                    par = model.infusion_inputs[key]
-                    rates[par] += d.rate_umol_h
-            elif abs(d.time_h - t) <= 1e-12:
-                key = (d.compound, d.route)
-                if key not in model.dose_targets:
-                    raise InputError("route", f"a route the model accepts for {d.compound}", d.route)
-                sp = model.dose_targets[key]
-                boluses[sp] = boluses.get(sp, 0.0) + d.amount_umol
-        out.append((float(t), boluses, rates))
-    return out
+dose_schedule = dose_events  # the engine's schedule, as events
 
 
 # ---------------------------------------------------------------------------- export
 def as_simulated(model: Model, regimen: Regimen) -> Model:
-    """The model exactly as :func:`nadsim.simulate.simulate` runs it with ``regimen``.
-
-    ``simulate`` puts a dosed subject into a treatment arm from the first dose (``trial_on = 1``,
-    ``t_trial_start`` = first dose time) when the model has those switches and they are off;
-    the export must do the same to be identical.
-    """
-    from nadsim.simulate import _api
-
-    prepare = getattr(_api, "model_for_regimen", None)  # if the lead factors the rule out
-    if prepare is not None:
-        return prepare(model, regimen)
-    if regimen.doses and "trial_on" in model.parameters and model.parameters["trial_on"].value == 0.0 \
-            and "t_trial_start" in model.parameters:
-        return model.with_parameters(trial_on=1.0, t_trial_start=regimen.doses[0].time_h)
-    return model
+    """The model exactly as :func:`nadsim.simulate.simulate` runs it with ``regimen``: the
+    engine's treatment-arm rule (:func:`nadsim.simulate._engine.arm_parameters`) applied to the
+    parameter table, so that the export is identical."""
+    cm = compile_model(model)
+    P = arm_parameters(cm, cm.base_parameters()[None, :], regimen)[0]
+    free = free_parameter_mask(cm)
+    changed = {n: float(v) for n, v, f in zip(cm.parameter_names, P, free, strict=True)
+               if f and v != model.parameters[n].value}
+    return model.with_parameters(changed) if changed else model
 
 
 def export_sbml(model: Model | None = None, regimen: Regimen | None = None, *,
@@ -327,9 +305,6 @@ def export_sbml(model: Model | None = None, regimen: Regimen | None = None, *,
     str: the SBML document. Raises :class:`ModelDefinitionError` if libSBML finds an error.
     """
     libsbml = _libsbml()
-    from nadsim.simulate import DISCLAIMER
-    from nadsim.simulate._api import default_model
-
     model = model or default_model()
     if parameters:
         model = model.with_parameters(parameters)

@@ -14,6 +14,7 @@ derive, without a second hand-written copy of the model:
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -55,9 +56,13 @@ class Expr:
     def symbols(self) -> frozenset[str]:
         return _symbols(self.tree)
 
-    def to_python(self, rename: dict[str, str]) -> str:
-        """Python source using ``xp`` for functions; symbols renamed through ``rename``."""
-        return _py(self.tree, rename)
+    def to_python(self, rename: dict[str, str], replace: Callable[[ast.expr], str | None] | None = None) -> str:
+        """Python source using ``xp`` for functions; symbols renamed through ``rename``.
+
+        ``replace(node)`` may return source to use for a whole subtree instead (code
+        generators use it to read hoisted parameter-only subexpressions from a table).
+        """
+        return _py(self.tree, rename, replace)
 
     def to_sbml(self) -> str:
         return _sbml(self.tree)
@@ -111,7 +116,11 @@ def _symbols(node: ast.AST) -> frozenset[str]:
     return frozenset(out - called - set(CONSTANTS))
 
 
-def _py(node: ast.AST, rename: dict[str, str]) -> str:
+def _py(node: ast.AST, rename: dict[str, str], replace: Callable[[ast.expr], str | None] | None = None) -> str:
+    if replace is not None and isinstance(node, ast.expr):
+        alt = replace(node)
+        if alt is not None:
+            return alt
     if isinstance(node, ast.Constant):
         return repr(_num(node.value))
     if isinstance(node, ast.Name):
@@ -119,13 +128,13 @@ def _py(node: ast.AST, rename: dict[str, str]) -> str:
             return repr(CONSTANTS[node.id])
         return rename.get(node.id, node.id)
     if isinstance(node, ast.BinOp):
-        return f"({_py(node.left, rename)} {_BINOPS[type(node.op)]} {_py(node.right, rename)})"
+        return f"({_py(node.left, rename, replace)} {_BINOPS[type(node.op)]} {_py(node.right, rename, replace)})"
     if isinstance(node, ast.UnaryOp):
         sign = "-" if isinstance(node.op, ast.USub) else "+"
-        return f"({sign}{_py(node.operand, rename)})"
+        return f"({sign}{_py(node.operand, rename, replace)})"
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
-        args = ", ".join(_py(a, rename) for a in node.args)
+        args = ", ".join(_py(a, rename, replace) for a in node.args)
         return f"{FUNCTIONS[node.func.id][1]}({args})"
     raise AssertionError(node)  # unreachable after _check
 

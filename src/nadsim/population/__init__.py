@@ -1,5 +1,7 @@
 """Virtual populations: covariates with sources, variability, uncertainty, batched simulation."""
 
+from nadsim.population._batch import BACKENDS as BACKENDS
+from nadsim.population._batch import BatchOutputs as BatchOutputs
 from nadsim.population._batch import run_batch as run_batch
 from nadsim.population._covariates import COVARIATES as COVARIATES
 from nadsim.population._covariates import Covariate as Covariate
@@ -13,8 +15,10 @@ from nadsim.population._variability import Uncertainty as Uncertainty
 from nadsim.population._variability import Variability as Variability
 
 __all__ = [
+           "BACKENDS",
            "COVARIATES",
            "DEFAULT_IIV",
+           "BatchOutputs",
            "Covariate",
            "CovariateModel",
            "Uncertainty",

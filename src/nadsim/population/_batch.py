@@ -1,85 +1,86 @@
-"""The one call from populations and trials into the batch solver.
+"""The one call from populations, trials and sensitivity into the engine.
 
-Populations and trials never integrate on their own: they hand a parameter matrix to
-:func:`nadsim.simulate.batch.simulate_batch`. Until that module is present in a checkout,
-a plain loop over the reference solver stands in (same numbers, one subject at a time).
+They never integrate on their own: they hand a parameter matrix to
+:func:`nadsim.simulate.simulate_batch` and get per-subject arrays back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
+from nadsim._errors import InputError
 from nadsim.dosing import Regimen
 from nadsim.model import Model
+from nadsim.simulate import AbstractSolver, Tolerances, simulate_batch
+from nadsim.simulate.solvers import SOLVERS, JaxSolver
 
-__all__ = ["BatchOutputs", "run_batch"]
+__all__ = ["BACKENDS", "BatchOutputs", "run_batch", "solver_for"]
+
+#: the ``--backend`` choices: the solvers, by name (``"numpy"`` is the former name of the
+#: reference SciPy path and means ``"scipy"``)
+BACKENDS: tuple[str, ...] = (*SOLVERS, "numpy")
 
 
 @dataclass(frozen=True)
 class BatchOutputs:
-    times: np.ndarray  # (T,) h
-    rules: np.ndarray  # (n, T, n_rules)
-    status: np.ndarray  # (n,) 0 = success
+    """Per-subject trajectories: ``times`` (T,), ``status`` (n,), and every output (and state,
+    when kept) through :meth:`get`; ``dataset`` is the engine's result."""
+
+    dataset: xr.Dataset
     rule_names: tuple[str, ...]
-    states: np.ndarray | None = None  # (n, T, n_states) when asked for
     state_names: tuple[str, ...] = ()
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.asarray(self.dataset["time"].values, dtype=float)
+
+    @property
+    def status(self) -> np.ndarray:
+        return np.asarray(self.dataset["status"].values)
 
     @property
     def names(self) -> tuple[str, ...]:
         """Every output that :meth:`get` can return: rules, then states when kept."""
-        return self.rule_names + (self.state_names if self.states is not None else ())
+        return self.rule_names + self.state_names
 
     def get(self, name: str) -> np.ndarray:
         """One output (rule, or state when kept) for every subject, shape (n, T)."""
-        if name in self.rule_names:
-            return self.rules[:, :, self.rule_names.index(name)]
-        if self.states is not None and name in self.state_names:
-            return self.states[:, :, self.state_names.index(name)]
-        from nadsim._errors import InputError
-
-        raise InputError("output", f"one of {', '.join(self.names)}", name)
+        if name not in self.names:
+            raise InputError("output", f"one of {', '.join(self.names)}", name)
+        return np.asarray(self.dataset[name].values, dtype=float)
 
 
-def _loop(model: Model, regimen: Regimen, times: np.ndarray, params: np.ndarray, *, rtol: float, atol: float,
-          keep_states: bool) -> BatchOutputs:
-    from nadsim.simulate import compile_model, integrate, steady_state
-
-    cm = compile_model(model)
-    n = params.shape[0]
-    R = np.full((n, times.size, len(cm.rule_names)), np.nan)
-    S = np.full((n, times.size, cm.n_states), np.nan)
-    status = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        p = cm.derive(np.asarray(params[i], dtype=float))
-        try:
-            y0 = steady_state(cm, p)
-            Y, _ = integrate(cm, y0, p, regimen, times, rtol=rtol, atol=atol)
-            R[i] = cm.rules(times, Y, p)
-            S[i] = Y
-        except Exception:  # a failed subject is marked, the batch goes on
-            status[i] = 1
-    return BatchOutputs(times, R, status, cm.rule_names, S if keep_states else None, cm.state_names)
+def solver_for(backend: str | AbstractSolver | None, device: str = "cpu") -> str | AbstractSolver | None:
+    """The engine's solver for a ``--backend``/``--device`` pair (``None``: the default)."""
+    if isinstance(backend, AbstractSolver) or backend is None:
+        if device != "cpu" and backend is None:
+            return JaxSolver(device=device)
+        return backend
+    if backend not in BACKENDS:
+        raise InputError("backend", f"one of {', '.join(BACKENDS)}", backend)
+    if device not in ("cpu", "gpu"):
+        raise InputError("device", "cpu or gpu", device)
+    if device == "gpu" and backend != "jax":
+        raise InputError("device", "'cpu' for this backend (use backend 'jax' on a GPU)", device)
+    if backend == "jax":
+        return JaxSolver(device=device)
+    return "scipy" if backend == "numpy" else backend
 
 
 def run_batch(model: Model, regimen: Regimen, times: np.ndarray, params: np.ndarray, *,
-              backend: str = "numpy", device: str = "cpu", rtol: float = 1e-6, atol: float = 1e-8,
-              cluster: Any = None, chunk_size: int | None = None, keep_states: bool = False) -> BatchOutputs:
-    """Simulate every row of ``params`` (free values, ``compile_model(model).parameter_names`` order)."""
-    times = np.asarray(times, dtype=float)
+              backend: str | AbstractSolver | None = None, device: str = "cpu", rtol: float | None = None,
+              atol: float | None = None, tolerances: Tolerances | str | None = None, cluster: Any = None,
+              chunk_size: int | None = None, keep_states: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> BatchOutputs:
+    """Simulate every row of ``params`` (free values, ``compile_model(model).parameter_names``
+    order) with the engine; ``backend`` names a solver (default: native)."""
     params = np.atleast_2d(np.asarray(params, dtype=float))
-    try:
-        from nadsim.simulate.batch import simulate_batch
-    except ImportError:  # the batch module is being written in parallel; the loop gives the same numbers
-        if backend != "numpy" or device != "cpu" or cluster is not None:
-            from nadsim._errors import InputError
-
-            raise InputError("backend", "numpy on cpu (nadsim.simulate.batch is not installed)", backend) from None
-        return _loop(model, regimen, times, params, rtol=rtol, atol=atol, keep_states=keep_states)
-    res = simulate_batch(model, regimen, times, params, backend=backend, device=device, rtol=rtol, atol=atol,
-                         keep_states=keep_states, cluster=cluster, chunk_size=chunk_size)
-    states = None if res.states is None else np.asarray(res.states, dtype=float)
-    return BatchOutputs(np.asarray(res.times, dtype=float), np.asarray(res.rules, dtype=float),
-                        np.asarray(res.status), tuple(res.rule_names), states, tuple(res.state_names))
+    ds = simulate_batch(model, regimen, np.asarray(times, dtype=float), params, solver=solver_for(backend, device),
+                        tolerances=tolerances, rtol=rtol, atol=atol, keep_states=keep_states, cluster=cluster,
+                        chunk_size=chunk_size, progress=progress)
+    return BatchOutputs(ds, tuple(r.name for r in model.rules), tuple(model.state_names) if keep_states else ())

@@ -152,8 +152,9 @@ def sample_population(n: int | None = None, *, model: Model | None = None, seed:
 
 def simulate_population(model: Model | None, regimen: Regimen | None, times: Sequence[float] | np.ndarray,
                         population: VirtualPopulation, *, outputs: Sequence[str] | None = None,
-                        backend: str = "numpy", device: str = "cpu", rtol: float = 1e-6, atol: float = 1e-8,
-                        cluster: Any = None, chunk_size: int | None = None) -> xr.Dataset:
+                        backend: str | None = None, device: str = "cpu", rtol: float | None = None,
+                        atol: float | None = None, cluster: Any = None, chunk_size: int | None = None,
+                        progress: Any = None) -> xr.Dataset:
     """Simulate every subject; returns a Dataset with dims ``(subject, time)``.
 
     Subjects whose integration failed have ``status != 0`` and NaN outputs (the run goes on).
@@ -166,8 +167,6 @@ def simulate_population(model: Model | None, regimen: Regimen | None, times: Seq
     if population.parameter_names != model.parameter_names:
         raise InputError("population", f"drawn for model '{model.name}'", "a population of another model")
     t = np.asarray(times, dtype=float)
-    if t.ndim != 1 or t.size < 1 or np.any(np.diff(t) <= 0) or t[0] < 0:
-        raise InputError("times", "a strictly increasing 1-D grid of times >= 0 h", f"shape {t.shape}")
     rules = {r.name for r in model.rules}
     states = set(model.state_names)
     outputs = list(outputs) if outputs is not None else [r.name for r in model.rules]
@@ -175,11 +174,11 @@ def simulate_population(model: Model | None, regimen: Regimen | None, times: Seq
     if missing:
         raise InputError("outputs", f"outputs or states of model '{model.name}'", missing)
     res = run_batch(model, regimen, t, population.params, backend=backend, device=device, rtol=rtol, atol=atol,
-                    cluster=cluster, chunk_size=chunk_size, keep_states=any(o not in rules for o in outputs))
-    ti = np.searchsorted(res.times, t)
+                    cluster=cluster, chunk_size=chunk_size, keep_states=any(o not in rules for o in outputs),
+                    progress=progress)
     data: dict[str, Any] = {}
     for o in outputs:
-        data[o] = xr.DataArray(res.get(o)[:, ti], dims=("subject", "time"),
+        data[o] = xr.DataArray(res.get(o), dims=("subject", "time"),
                                attrs={"units": model.unit_of(o), "kind": "output" if o in rules else "state"})
     data["status"] = xr.DataArray(res.status.astype(np.int64), dims="subject")
     data["draw"] = xr.DataArray(population.draw, dims="subject")
@@ -188,6 +187,8 @@ def simulate_population(model: Model | None, regimen: Regimen | None, times: Seq
     ds = xr.Dataset(data, coords={"subject": population.subjects,
                                   "time": xr.DataArray(t, dims="time", attrs={"units": "h"})})
     ds.attrs.update({"nadsim_version": __version__, "model": model.name, "model_hash": model.hash(),
-                     "seed": population.seed, "backend": backend, "device": device, "rtol": rtol, "atol": atol,
+                     "seed": population.seed, "backend": backend or "native", "device": device,
+                     "solver": res.dataset.attrs["solver"], "rtol": res.dataset.attrs["rtol"],
+                     "atol": res.dataset.attrs["atol"], "tolerances": res.dataset.attrs["tolerances"],
                      "regimen": regimen.describe(), "disclaimer": DISCLAIMER})
     return ds

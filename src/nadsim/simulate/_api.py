@@ -1,31 +1,46 @@
-"""``nadsim.simulate``: one entry point from a model and a regimen to labelled results."""
+"""``simulate`` (one subject) and ``simulate_batch`` (many): the engine's public faces.
+
+Both return one result type, an :class:`xarray.Dataset`: every output (assignment rule) and,
+for ``simulate`` or with ``keep_states``, every state, over ``(subject, time)``; ``status``
+over ``subject`` (:class:`~nadsim.simulate.Status` values); units in each variable's
+``attrs["units"]``; run metadata (nadsim version, model hash, solver, tolerances, regimen) in
+``Dataset.attrs``. ``simulate`` squeezes the ``subject`` dimension away and raises for a failed
+subject; ``simulate_batch`` never raises for one subject.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from nadsim._errors import InputError
+from nadsim._errors import InputError, SolverError
+from nadsim._version import __version__
 from nadsim.dosing import Regimen
 from nadsim.model import Model
-from nadsim.simulate._compile import compile_model
-from nadsim.simulate._solve import integrate, steady_state
+from nadsim.model.library import build_full
+from nadsim.simulate._compile import CompiledModel, compile_model
+from nadsim.simulate._engine import EngineResult, solve
+from nadsim.simulate._status import Status
+from nadsim.simulate._tolerances import Tolerances, resolve_tolerances
+from nadsim.simulate.solvers import AbstractSolver
 
-__all__ = ["DISCLAIMER", "default_model", "simulate", "time_grid"]
+__all__ = ["DISCLAIMER", "dataset", "default_model", "metadata", "simulate", "time_grid"]
 
 DISCLAIMER = (
     "nadsim is a research model, not medical advice: its predictions rest on graded, "
     "mostly indirect evidence and are not a basis for treatment decisions."
 )
 
+Progress = Callable[[int, int], None]
+
 
 def default_model() -> Model:
-    from nadsim.model.library import build_full
-
+    """The default model: the NAD+ metabolome with the mechanism modules and HAM-D endpoint."""
     return build_full()
 
 
@@ -35,7 +50,7 @@ def time_grid(until_h: float, *, step_h: float | None = None, regimen: Regimen |
         raise InputError("until", "a positive duration", until_h)
     if step_h is None:
         step_h = min(0.25, until_h / 200) if until_h <= 72 else min(1.0, until_h / 2000)
-    if step_h <= 0 or until_h / step_h > 2_000_000:
+    if not np.isfinite(step_h) or step_h <= 0 or until_h / step_h > 2_000_000:
         raise InputError("step", f"positive and at most {until_h / 2_000_000:g} h... or coarser", step_h)
     n = int(np.floor(until_h / step_h + 1e-9))
     grid = np.linspace(0.0, n * step_h, n + 1)
@@ -43,67 +58,87 @@ def time_grid(until_h: float, *, step_h: float | None = None, regimen: Regimen |
     return np.unique(np.concatenate([grid, extra, [until_h]]))
 
 
+def metadata(model: Model, regimen: Regimen, result: EngineResult | None, solver: str, tol: Tolerances,
+              **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "nadsim_version": __version__,
+        "model": model.name,
+        "model_hash": model.hash(),
+        "solver": solver,
+        "rtol": tol.rtol,
+        "atol": tol.atol,
+        "tolerances": json.dumps(tol.as_dict()),
+        "regimen": regimen.describe(),
+        "n_doses": len(regimen.doses),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "disclaimer": DISCLAIMER,
+    }
+    if result is not None and "nfev" in result.stats:
+        meta["nfev"] = int(np.sum(result.stats["nfev"]))
+    meta.update(extra)
+    return meta
+
+
+def dataset(cm: CompiledModel, times: np.ndarray, rules: np.ndarray, states: np.ndarray | None,
+             status: np.ndarray, attrs: dict[str, Any], *, squeeze: bool) -> xr.Dataset:
+    """The result Dataset over (subject, time), or over time alone with ``squeeze``."""
+    model = cm.model
+    dims: tuple[str, ...] = ("time",) if squeeze else ("subject", "time")
+    pick: Callable[[np.ndarray, int], np.ndarray] = (lambda a, i: a[0, :, i]) if squeeze else (lambda a, i: a[:, :, i])
+    data: dict[str, xr.Variable] = {}
+    for i, n in enumerate(cm.rule_names):
+        data[n] = xr.Variable(dims, pick(rules, i), attrs={"units": model.unit_of(n), "kind": "output"})
+    if states is not None:
+        for i, n in enumerate(cm.state_names):
+            data[n] = xr.Variable(dims, pick(states, i), attrs={"units": model.unit_of(n), "kind": "state"})
+    coords: dict[str, Any] = {"time": xr.Variable("time", times, attrs={"units": "h"})}
+    if not squeeze:
+        data["status"] = xr.Variable("subject", np.asarray(status), attrs={
+            "kind": "status", "meaning": "; ".join(f"{s.value} = {s.message}" for s in Status)})
+        coords["subject"] = xr.Variable("subject", np.arange(status.shape[0]))
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
 def simulate(model: Model | None = None, regimen: Regimen | None = None,
              times: Sequence[float] | np.ndarray | None = None, *,
-             parameters: Mapping[str, float] | None = None, rtol: float = 1e-8, atol: float = 1e-10,
-             method: str = "LSODA") -> xr.Dataset:
+             parameters: Mapping[str, float] | None = None, tolerances: Tolerances | str | None = None,
+             rtol: float | None = None, atol: float | None = None,
+             solver: str | AbstractSolver | None = None) -> xr.Dataset:
     """Simulate one subject from its undosed baseline.
 
     Parameters
     ----------
-    model : the model (default: ``build_full()``, the NAD+ metabolome with the mechanism modules).
+    model : the model (default: :func:`default_model`).
     regimen : doses; ``None`` simulates the baseline.
-    times : output times in h from the first dose (default 0-24 h).
+    times : output times in h from the first dose (default 0-24 h on a quarter-hour grid).
     parameters : free-parameter overrides in canonical units (uM, L, h, umol).
-    rtol, atol : solver tolerances (relative; absolute in state units).
-    method : SciPy method: "LSODA" (default; stiff/non-stiff switching), "BDF" or "Radau".
+    tolerances : a preset name (``"fast"``, ``"default"``, ``"reference"``) or a
+        :class:`Tolerances`; ``rtol``/``atol`` override it.
+    solver : ``"native"`` (default), ``"scipy"`` (the reference) or ``"jax"``, or an instance.
 
     Returns
     -------
-    xarray.Dataset with dimension ``time`` (h): every model output and state, units in each
-    variable's ``attrs["units"]``, and run metadata in ``Dataset.attrs``.
-    """
-    from nadsim import __version__
+    xarray.Dataset over ``time`` (h): every output and state, units in ``attrs["units"]``,
+    run metadata in ``Dataset.attrs``.
 
+    Raises
+    ------
+    InputError for bad input; SolverError when the subject's baseline or integration fails.
+    """
     model = model or default_model()
     regimen = regimen or Regimen.none()
     if parameters:
         model = model.with_parameters(parameters)
-    if regimen.doses and "trial_on" in model.parameters and model.parameters["trial_on"].value == 0.0:
-        # a dosed patient is in a treatment arm from the first dose: expectancy/visit effects apply
-        # (a placebo arm is nadsim.model.library.full.with_trial_arm on an undosed run)
-        model = model.with_parameters(trial_on=1.0, t_trial_start=regimen.doses[0].time_h)
     t = np.asarray(times if times is not None else time_grid(24.0, regimen=regimen), dtype=float)
-    if t.ndim != 1 or t.size < 2 or np.any(np.diff(t) <= 0) or t[0] < 0:
-        raise InputError("times", "a strictly increasing 1-D grid of at least 2 times >= 0 h", f"shape {t.shape}")
-    if regimen.doses and regimen.doses[-1].time_h > t[-1]:
-        raise InputError("until", f"at or after the last dose ({regimen.doses[-1].time_h:g} h)", f"{t[-1]:g} h")
-    if t[0] > 0:
+    if t.ndim == 1 and t.size and t[0] > 0:
         t = np.concatenate([[0.0], t])
-    if not (0 < rtol < 1) or not (0 < atol < 1):
-        raise InputError("rtol/atol", "tolerances in (0, 1)", (rtol, atol))
+    tol = resolve_tolerances(tolerances, rtol=rtol, atol=atol)
     cm = compile_model(model)
-    p = cm.base_parameters()
-    y0 = steady_state(cm, p)
-    Y, stats = integrate(cm, y0, p, regimen, t, rtol=rtol, atol=atol, method=method)
-    R = cm.rules(t, Y, p)  # t (T,) broadcasts against Y (T, n); t[:, None] made (T, T) for time-dependent rules
-    data: dict[str, Any] = {}
-    for i, n in enumerate(cm.rule_names):
-        data[n] = xr.DataArray(R[:, i], dims="time", attrs={"units": model.unit_of(n), "kind": "output"})
-    for i, n in enumerate(cm.state_names):
-        data[n] = xr.DataArray(Y[:, i], dims="time", attrs={"units": model.unit_of(n), "kind": "state"})
-    ds = xr.Dataset(data, coords={"time": xr.DataArray(t, dims="time", attrs={"units": "h"})})
-    ds.attrs.update({
-        "nadsim_version": __version__,
-        "model": model.name,
-        "model_hash": model.hash(),
-        "solver": f"scipy.integrate.solve_ivp[{method}]",
-        "rtol": rtol,
-        "atol": atol,
-        "regimen": regimen.describe(),
-        "n_doses": len(regimen.doses),
-        "nfev": stats["nfev"],
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "disclaimer": DISCLAIMER,
-    })
-    return ds
+    P = cm.base_parameters()[None, :]
+    res = solve(model, regimen, t, P, solver=solver, tolerances=tol)
+    st = Status(int(res.status[0]))
+    if st is not Status.OK:
+        raise SolverError("solver", "a successful integration", st.message,
+                          hint="check the parameter set and the regimen")
+    return dataset(cm, res.times, res.rules, res.states, res.status,
+                    metadata(model, regimen, res, res.solver, tol), squeeze=True)

@@ -14,6 +14,7 @@ Generated functions:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,6 +185,11 @@ class CompiledModel:
     rule_names: tuple[str, ...]
     reaction_names: tuple[str, ...]
     _fns: dict[str, Callable[..., Any]] = field(repr=False, compare=False)
+
+    @property
+    def source_hash(self) -> str:
+        """A hash of the generated source: equal for every parameter set of one structure."""
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
 
     @property
     def n_states(self) -> int:

@@ -163,7 +163,7 @@ class Solver(BaseModel):
     model_config = _STRICT
     rtol: float = Field(1e-6, gt=0.0, lt=1e-2)
     atol: float = Field(1e-8, gt=0.0, lt=1e-2)
-    backend: Literal["numpy", "jax"] = "numpy"
+    backend: Literal["native", "scipy", "jax", "numpy"] = "native"  # numpy: the former name of scipy
     device: Literal["cpu", "gpu"] = "cpu"
     chunk_size: int = Field(10, ge=1, le=100_000)
 

@@ -285,15 +285,15 @@ def _add_bands(model: Any, regimen: Any, times: np.ndarray, names: list[str], se
 
     P = sampler(model, req.uncertainty.samples, seed=req.uncertainty.seed)
     res = simulate_batch(model, regimen, times, P, rtol=_WEB_RTOL, atol=_WEB_ATOL)
-    ok = res.status == 0
+    ok = res["status"].values == 0
     lo_q, hi_q = (1 - req.uncertainty.level) / 2, 1 - (1 - req.uncertainty.level) / 2
-    rule_names = set(res.rule_names)
+    rule_names = {r.name for r in model.rules}
     for n in names:
         if n in rule_names and ok.any():
-            Y = res.rule(n)[ok]
+            Y = res[n].values[ok]
             series[n]["lower"] = _clean(np.quantile(Y, lo_q, axis=0))
             series[n]["upper"] = _clean(np.quantile(Y, hi_q, axis=0))
-    return {"samples": int(res.n_subjects), "ok": int(ok.sum()), "level": req.uncertainty.level,
+    return {"samples": int(res.sizes["subject"]), "ok": int(ok.sum()), "level": req.uncertainty.level,
             "seed": req.uncertainty.seed,
             "method": "Latin-hypercube draws of the uncertain mechanism parameters, uniform within their bounds "
                       "(nadsim.evidence, as in the claim audit); band = central quantiles across draws"}

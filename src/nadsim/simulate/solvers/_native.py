@@ -1,0 +1,248 @@
+"""The native solver: the model and a BDF integrator compiled together with Numba (LLVM).
+
+For each model *structure* one Python module is written under the cache directory
+(``$NADSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/nadsim`` or ``~/.cache/nadsim``): the model
+functions from :func:`._native_codegen.model_source`, followed by the integrator template
+:mod:`._native_kernel`. Numba compiles it on first use and caches the machine code beside it
+(``cache=True``), so a second process loads it instead of compiling. The file name carries a
+hash of its whole text and of the Numba and Python versions, so any change of model structure,
+kernel or toolchain gets a fresh module, and parameter values never do (they are arguments).
+
+Work is spread over threads: the compiled functions release the GIL, and each thread takes
+small ranges of subjects from a shared counter, so subjects of unequal cost balance out.
+Installing needs no C compiler: Numba and llvmlite are wheels. Where Numba cannot be
+imported or compilation fails, :func:`available` says why and the engine falls back to the
+SciPy reference with a one-line warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nadsim.model import Model
+from nadsim.simulate._baseline import STEADY_TOL, orbit_indices, periods
+from nadsim.simulate._compile import CompiledModel
+from nadsim.simulate._schedule import Schedule, volume_index
+from nadsim.simulate._tolerances import Tolerances
+from nadsim.simulate.solvers._base import AbstractSolver, PeriodMap, Progress, Solution
+from nadsim.simulate.solvers._native_codegen import model_source
+
+__all__ = ["NativeSolver", "cache_dir", "default_threads", "load", "run_ranges"]
+
+_MARKER = "# --- END OF MODEL INTERFACE"
+_LOCK = threading.Lock()
+_MODULES: dict[str, ModuleType] = {}
+
+
+def cache_dir() -> Path:
+    """Where generated modules and Numba's machine code are kept."""
+    env = os.environ.get("NADSIM_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nadsim"
+
+
+def default_threads() -> int:
+    """Threads for the native solver: ``$NADSIM_THREADS`` or every core this process may use."""
+    env = os.environ.get("NADSIM_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _kernel_text() -> str:
+    text = Path(__file__).with_name("_native_kernel.py").read_text(encoding="utf-8")
+    return text[text.index("\n", text.index(_MARKER)) + 1:]
+
+
+def module_text(model: Model) -> str:
+    """The full source of the compiled module for ``model``'s structure."""
+    return model_source(model) + "\n\n# --- integrator (from _native_kernel.py) ---\n" + _kernel_text()
+
+
+def _write_once(path: Path, text: str) -> None:
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)  # atomic: a concurrent process sees the old file or the new one
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load(model: Model) -> ModuleType:
+    """The compiled module for ``model``'s structure (written and imported once per process)."""
+    import numba
+
+    text = module_text(model)
+    key = hashlib.sha256("\n".join((text, numba.__version__, sys.version)).encode()).hexdigest()[:20]
+    with _LOCK:
+        if key in _MODULES:
+            return _MODULES[key]
+        name = f"nadsim_native_{key}"
+        path = cache_dir() / "native" / key / f"{name}.py"
+        try:
+            _write_once(path, text)
+        except OSError:  # a read-only home: compile in a private directory, without reuse
+            path = Path(tempfile.mkdtemp(prefix="nadsim-native-")) / f"{name}.py"
+            _write_once(path, text)
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        # registered before it runs: Numba's cache finds a function's module by name when it
+        # loads cached machine code
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        _MODULES[key] = module
+        return module
+
+
+def run_ranges(fn: Callable[[int, int], Any], n: int, *, threads: int, block: int = 4,
+               progress: Callable[[int, int], None] | None = None) -> None:
+    """Call ``fn(lo, hi)`` over ``[0, n)`` in blocks of ``block`` subjects on ``threads`` threads
+    (``fn`` must release the GIL to run in parallel); ``progress(done, n)`` after each block."""
+    if threads <= 1 or n <= block:
+        for lo in range(0, n, block):
+            fn(lo, min(lo + block, n))
+            if progress is not None:
+                progress(min(lo + block, n), n)
+        return
+    starts = iter(range(0, n, block))
+    take = threading.Lock()
+    done = [0]
+
+    def worker() -> None:
+        while True:
+            with take:
+                lo = next(starts, None)
+            if lo is None:
+                return
+            hi = min(lo + block, n)
+            fn(lo, hi)
+            if progress is not None:
+                with take:
+                    done[0] += hi - lo
+                    progress(done[0], n)
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nadsim-native") as pool:
+        for fut in [pool.submit(worker) for _ in range(min(threads, (n + block - 1) // block))]:
+            fut.result()
+
+
+def _unavailable() -> str | None:
+    try:
+        import numba  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - numba is a dependency
+        return f"Numba cannot be imported ({exc})"
+    return None
+
+
+class NativeSolver(AbstractSolver):
+    """The model and a variable-order BDF compiled together (Numba/LLVM); subjects in parallel
+    on ``threads`` threads (default: every core this process may use, or ``$NADSIM_THREADS``)."""
+
+    name: ClassVar[str] = "native"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"threads"})
+
+    def __init__(self, threads: int | None = None, block: int = 4):
+        self.threads = threads
+        self.block = block
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return _unavailable()
+
+    def describe(self) -> str:
+        return "nadsim.native[bdf, numba]"
+
+    def _threads(self) -> int:
+        return self.threads or default_threads()
+
+    def run(self, cm: CompiledModel, schedule: Schedule, Y0: np.ndarray, P: np.ndarray, times: np.ndarray,
+            tol: Tolerances, *, progress: Progress | None = None) -> Solution:
+        mod = load(cm.model)
+        n = P.shape[0]
+        Y0 = np.ascontiguousarray(Y0, dtype=np.float64)
+        P = np.ascontiguousarray(P, dtype=np.float64)
+        times = np.ascontiguousarray(times, dtype=np.float64)
+        out = np.empty((n, times.size, cm.n_states))
+        status = np.zeros(n, dtype=np.int64)
+        stats = np.zeros((n, mod.N_STATS), dtype=np.int64)
+        starts = np.ascontiguousarray(schedule.starts, dtype=np.float64)
+        ends = np.ascontiguousarray(schedule.ends, dtype=np.float64)
+        bolus = np.ascontiguousarray(schedule.bolus, dtype=np.float64)
+        rates = np.ascontiguousarray(schedule.rates, dtype=np.float64)
+        in_idx = np.ascontiguousarray(schedule.input_idx, dtype=np.int64)
+        vol = volume_index(cm.model)
+
+        def work(lo: int, hi: int) -> None:
+            mod.solve_range(Y0, P, starts, ends, bolus, vol, in_idx, rates, times, out, tol.rtol, tol.atol,
+                            tol.max_steps, status, stats, lo, hi)
+
+        run_ranges(work, n, threads=self._threads(), block=self.block, progress=progress)
+        return Solution(out, status, {"steps": stats[:, mod.ST_STEPS], "rejected": stats[:, mod.ST_REJECTED],
+                                      "nfev": stats[:, mod.ST_NFEV], "njev": stats[:, mod.ST_NJEV],
+                                      "nlu": stats[:, mod.ST_NLU]})
+
+    def period_map(self, cm: CompiledModel, P: np.ndarray, tol: Tolerances) -> PeriodMap:
+        mod = load(cm.model)
+        P = np.ascontiguousarray(np.atleast_2d(P), dtype=np.float64)
+        T = np.ascontiguousarray(periods(cm, P), dtype=np.float64)
+        threads = self._threads()
+
+        def period_map(Y: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            out = np.array(Y, dtype=np.float64, order="C")
+            ok = np.zeros(out.shape[0], dtype=np.bool_)
+            act = np.ascontiguousarray(active, dtype=np.bool_)
+            stats = np.zeros((out.shape[0], mod.N_STATS), dtype=np.int64)
+
+            def work(lo: int, hi: int) -> None:
+                mod.period_map_range(out, P, T, act, tol.baseline_rtol, tol.baseline_atol, tol.max_steps, ok,
+                                     stats, lo, hi)
+
+            run_ranges(work, out.shape[0], threads=threads, block=self.block)
+            return out, ok & act
+
+        return period_map
+
+    def averaged_start(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: int) -> tuple[np.ndarray, np.ndarray]:
+        mod = load(cm.model)
+        P = np.ascontiguousarray(np.atleast_2d(P), dtype=np.float64)
+        out = np.array(Y, dtype=np.float64, order="C")
+        free, species = orbit_indices(cm)
+        free_mask = np.zeros(cm.n_states, dtype=np.bool_)
+        free_mask[free] = True
+        species_mask = np.zeros(cm.n_states, dtype=np.bool_)
+        species_mask[species] = True
+        T = np.ascontiguousarray(periods(cm, P), dtype=np.float64)
+        resid = np.full(out.shape[0], np.inf)
+
+        def work(lo: int, hi: int) -> None:
+            mod.averaged_start_range(out, P, T, n_phases, free_mask, species_mask, 100, STEADY_TOL, resid, lo, hi)
+
+        run_ranges(work, out.shape[0], threads=self._threads(), block=self.block)
+        return out, resid
