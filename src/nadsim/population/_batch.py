@@ -7,6 +7,7 @@ a plain loop over the reference solver stands in (same numbers, one subject at a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ class BatchOutputs:
 
 
 def _loop(model: Model, regimen: Regimen, times: np.ndarray, params: np.ndarray, *, rtol: float, atol: float,
-          keep_states: bool) -> BatchOutputs:
+          keep_states: bool, progress: Callable[[int, int], None] | None = None) -> BatchOutputs:
     from nadsim.simulate import compile_model, integrate, steady_state
 
     cm = compile_model(model)
@@ -61,15 +62,25 @@ def _loop(model: Model, regimen: Regimen, times: np.ndarray, params: np.ndarray,
             S[i] = Y
         except Exception:  # a failed subject is marked, the batch goes on
             status[i] = 1
+        if progress is not None:
+            progress(i + 1, n)
     return BatchOutputs(times, R, status, cm.rule_names, S if keep_states else None, cm.state_names)
 
 
 def run_batch(model: Model, regimen: Regimen, times: np.ndarray, params: np.ndarray, *,
               backend: str = "numpy", device: str = "cpu", rtol: float = 1e-6, atol: float = 1e-8,
-              cluster: Any = None, chunk_size: int | None = None, keep_states: bool = False) -> BatchOutputs:
-    """Simulate every row of ``params`` (free values, ``compile_model(model).parameter_names`` order)."""
+              cluster: Any = None, chunk_size: int | None = None, keep_states: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> BatchOutputs:
+    """Simulate every row of ``params`` (free values, ``compile_model(model).parameter_names`` order).
+
+    ``progress(done, total)`` is called as subjects finish (after each chunk of the batch solver).
+    """
     times = np.asarray(times, dtype=float)
     params = np.atleast_2d(np.asarray(params, dtype=float))
+    if progress is not None and chunk_size is None and backend == "numpy":
+        # the reference solver goes subject by subject, so chunks of ~1 % cost nothing and let a
+        # progress bar move (its default chunk of 1,000 reports once for a 200-subject run)
+        chunk_size = max(1, min(1000, -(-params.shape[0] // 100)))
     try:
         from nadsim.simulate.batch import simulate_batch
     except ImportError:  # the batch module is being written in parallel; the loop gives the same numbers
@@ -77,9 +88,9 @@ def run_batch(model: Model, regimen: Regimen, times: np.ndarray, params: np.ndar
             from nadsim._errors import InputError
 
             raise InputError("backend", "numpy on cpu (nadsim.simulate.batch is not installed)", backend) from None
-        return _loop(model, regimen, times, params, rtol=rtol, atol=atol, keep_states=keep_states)
+        return _loop(model, regimen, times, params, rtol=rtol, atol=atol, keep_states=keep_states, progress=progress)
     res = simulate_batch(model, regimen, times, params, backend=backend, device=device, rtol=rtol, atol=atol,
-                         keep_states=keep_states, cluster=cluster, chunk_size=chunk_size)
+                         keep_states=keep_states, cluster=cluster, chunk_size=chunk_size, progress=progress)
     states = None if res.states is None else np.asarray(res.states, dtype=float)
     return BatchOutputs(np.asarray(res.times, dtype=float), np.asarray(res.rules, dtype=float),
                         np.asarray(res.status), tuple(res.rule_names), states, tuple(res.state_names))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,10 +153,12 @@ def sample_population(n: int | None = None, *, model: Model | None = None, seed:
 def simulate_population(model: Model | None, regimen: Regimen | None, times: Sequence[float] | np.ndarray,
                         population: VirtualPopulation, *, outputs: Sequence[str] | None = None,
                         backend: str = "numpy", device: str = "cpu", rtol: float = 1e-6, atol: float = 1e-8,
-                        cluster: Any = None, chunk_size: int | None = None) -> xr.Dataset:
+                        cluster: Any = None, chunk_size: int | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
     """Simulate every subject; returns a Dataset with dims ``(subject, time)``.
 
     Subjects whose integration failed have ``status != 0`` and NaN outputs (the run goes on).
+    ``progress(done, total)`` is called as subjects finish.
     """
     from nadsim import __version__
     from nadsim.simulate._api import DISCLAIMER, default_model
@@ -175,7 +177,8 @@ def simulate_population(model: Model | None, regimen: Regimen | None, times: Seq
     if missing:
         raise InputError("outputs", f"outputs or states of model '{model.name}'", missing)
     res = run_batch(model, regimen, t, population.params, backend=backend, device=device, rtol=rtol, atol=atol,
-                    cluster=cluster, chunk_size=chunk_size, keep_states=any(o not in rules for o in outputs))
+                    cluster=cluster, chunk_size=chunk_size, keep_states=any(o not in rules for o in outputs),
+                    progress=progress)
     ti = np.searchsorted(res.times, t)
     data: dict[str, Any] = {}
     for o in outputs:
