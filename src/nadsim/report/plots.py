@@ -9,6 +9,7 @@ way (PNG, 120 dpi).
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import font_manager
+
+from nadsim.report._html import translator
+
+# Japanese figure text needs a CJK font; matplotlib falls back along the family list per glyph
+_CJK = [f for f in ("Noto Sans CJK JP", "Noto Sans JP", "IPAGothic") if f in {x.name for x in font_manager.fontManager.ttflist}]
+if _CJK:
+    plt.rcParams["font.family"] = ["DejaVu Sans", _CJK[0]]
 
 __all__ = ["GRADE_COLOURS", "PLASMA", "POOLS", "new_figure", "plot_nad_pools", "save", "wrap"]
 
@@ -53,30 +62,34 @@ def _nonzero(y: np.ndarray) -> bool:
     return bool(np.any(np.nan_to_num(np.asarray(y, dtype=float)) != 0))
 
 
-def plot_nad_pools(ds: Any, path: Path | str, *, title: str = "", reference: Any = None) -> Path:
+def plot_nad_pools(ds: Any, path: Path | str, *, title: str = "", reference: Any = None,
+                   t: Callable[..., str] | None = None) -> Path:
     """Two panels: NAD+ per compartment (change from the same subject undosed, % of it; without
-    a reference, % of the value at t = 0) and plasma metabolites (uM, log scale)."""
-    t = ds["time"].values
+    a reference, % of the value at t = 0) and plasma metabolites (uM, log scale). ``t`` gives
+    the labels (the page's i18n dictionary; default English)."""
+    t = t or translator("en")
+    time = ds["time"].values
     fig, (a, b) = new_figure(11.5, 4.6, ncols=2)
-    for v, label in POOLS.items():
+    for v in POOLS:
         if v not in ds:
             continue
         y = ds[v].values
         base = reference[v].values if reference is not None else np.full_like(y, y[0])
-        a.plot(t, 100 * (y - base) / base, label=f"{label} ({base[0]:.0f} uM undosed)")
+        a.plot(time, 100 * (y - base) / base, label=t("fig.undosed", name=t(f"var.{v}"), value=f"{base[0]:.0f}"))
     a.axhline(0, color="k", lw=0.6)
-    a.set_xlabel("time from first dose (h)")
-    a.set_ylabel("NAD+ change (% of undosed)" if reference is not None else "NAD+ change (% of t = 0)")
-    a.set_title(wrap("NAD+ by compartment: change from the same subject undosed" if reference is not None
-                     else "NAD+ by compartment: change from t = 0", 55), fontsize=10)
+    a.set_xlabel(t("chart.time"))
+    ref = "undosed" if reference is not None else "t0"
+    a.set_ylabel(t(f"fig.nad.ylabel.{ref}"))
+    a.set_title(wrap(t(f"fig.nad.title.{ref}"), 55), fontsize=10)
     a.legend(fontsize=8)
-    for v, label in PLASMA.items():
+    for v in PLASMA:
         if v in ds and _nonzero(ds[v].values):
-            b.plot(t, ds[v].values, label=label)
+            b.plot(time, ds[v].values, label=t(f"var.{v}"))
     b.set_yscale("symlog", linthresh=0.1)
-    b.set_xlabel("time from first dose (h)")
-    b.set_ylabel("plasma concentration (uM)")
-    b.set_title("Plasma NAD+ precursors and metabolites", fontsize=10)
+    b.set_xlabel(t("chart.time"))
+    b.set_ylabel(t("fig.plasma.ylabel"))
+    b.set_title(t("fig.plasma.title"), fontsize=10)
     b.legend(fontsize=8)
-    fig.suptitle(wrap(f"{title} · {DISCLAIMER_LINE}" if title else DISCLAIMER_LINE, 110), fontsize=10)
+    line = t("fig.disclaimer")
+    fig.suptitle(wrap(f"{title} · {line}" if title else line, 110), fontsize=10)
     return save(fig, path)

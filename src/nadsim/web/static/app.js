@@ -314,7 +314,9 @@ function renderCharts() {
   const pct = document.querySelector('input[name="nad_scale"]:checked').value === "pct";
 
   const nad = group("nad");
-  const toPct = (s) => (arr) => arr.map((v) => (v === null ? null : 100 * (v - s.values[0]) / s.values[0]));
+  // % change from the same patient simulated without dosing at the same times (not from t = 0,
+  // which would count the daily rhythm as a response)
+  const toPct = (s) => (arr) => arr.map((v, i) => (v === null || !s.undosed[i] ? null : 100 * (v - s.undosed[i]) / s.undosed[i]));
   const ident = () => (arr) => arr.slice(); // new arrays: Plotly.react skips recalculation on same references
   // bands only on the absolute scale (a draw's own baseline differs from the nominal one)
   Plotly.react(clearEmpty("chart-nad"), traces(nad, pct ? toPct : ident, !pct, !pct),
@@ -354,16 +356,16 @@ function renderCharts() {
 function renderSummary() {
   const rows = S.result.summary;
   const head = `<tr><th>${esc(t("summary.output"))}</th><th>${esc(t("summary.unit"))}</th><th class="num">${esc(t("summary.baseline"))}</th>
-    <th class="num">${esc(t("summary.peak"))}</th><th class="num">${esc(t("summary.tpeak"))}</th><th class="num">${esc(t("summary.change"))}</th>
-    <th class="num">${esc(t("summary.end"))}</th><th class="num">${esc(t("summary.endchange"))}</th>
-    <th class="num">${esc(t("summary.auc"))}</th></tr>`;
+    <th class="num">${esc(t("summary.change"))}</th><th class="num">${esc(t("summary.tpeak"))}</th>
+    <th class="num">${esc(t("summary.endchange"))}</th><th class="num">${esc(t("summary.auc"))}</th></tr>`;
   const body = rows.map((r) => `<tr><td>${esc(label(r.variable, S.result.series[r.variable] && S.result.series[r.variable].description))}</td><td>${esc(unit(r.unit))}</td>
-    <td class="num">${fmt(r.baseline)}</td><td class="num">${fmt(r.peak)}</td><td class="num">${fmt(r.time_of_peak_h, 3)}</td>
-    <td class="num">${pct(r.peak_change_pct)}</td><td class="num">${fmt(r.end)}</td><td class="num">${pct(r.end_change_pct)}</td>
-    <td class="num">${fmt(r.auc_above_baseline)} ${esc(unit(r.unit) ? r.auc_unit : "h")}</td></tr>`).join("");
+    <td class="num">${fmt(r.baseline)}</td><td class="num">${fmt(r.largest_change)} (${pct(r.largest_change_pct)})</td>
+    <td class="num">${fmt(r.time_of_largest_change_h, 3)}</td><td class="num">${fmt(r.end_change)} (${pct(r.end_change_pct)})</td>
+    <td class="num">${fmt(r.auc_change)} ${esc(r.auc_unit)}</td></tr>`).join("");
   $("#summary").innerHTML = head + body;
   const m = S.result.metadata;
   $("#run-meta").textContent = t("run.meta", { model: m.model, points: m.n_points, secs: m.compute_s.toFixed(2) });
+  $("#summary-note").textContent = t("summary.reference");
 }
 
 /* ------------------------------------------------------------------ parameters */
@@ -576,9 +578,19 @@ function renderTrialResult() {
 }
 
 /* ------------------------------------------------------------------ tabs and start */
-function showTab(name) {
-  for (const b of $$(".tab")) b.classList.toggle("active", b.dataset.tab === name);
-  for (const p of $$(".panel")) p.classList.toggle("active", p.id === `panel-${name}`);
+function showTab(name, focus = false) {
+  for (const b of $$(".tab")) {
+    const on = b.dataset.tab === name;
+    b.classList.toggle("active", on);
+    b.setAttribute("aria-selected", on ? "true" : "false");
+    b.tabIndex = on ? 0 : -1;
+    if (on && focus) b.focus();
+  }
+  for (const p of $$(".panel")) {
+    const on = p.id === `panel-${name}`;
+    p.classList.toggle("active", on);
+    p.hidden = !on;
+  }
   const loaders = { parameters: loadParams, evidence: loadEvidence, claims: loadClaims };
   if (loaders[name]) loaders[name]().catch((err) => setStatus(`${t("status.error")}: ${err.message}`, true));
   if (name === "results" && S.result) renderCharts();
@@ -609,6 +621,15 @@ async function main() {
 
   $("#lang-toggle").addEventListener("click", () => setLang(S.lang === "en" ? "ja" : "en"));
   for (const b of $$(".tab")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  // WAI-ARIA tabs: arrow keys, Home and End move between tabs
+  $(".tabs").addEventListener("keydown", (ev) => {
+    const tabs = $$(".tab");
+    const i = tabs.findIndex((b) => b.getAttribute("aria-selected") === "true");
+    const j = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+    if (j === undefined) return;
+    ev.preventDefault();
+    showTab(tabs[(j + tabs.length) % tabs.length].dataset.tab, true);
+  });
   $("#sim-form").addEventListener("submit", runSimulation);
   for (const el of $$("#sim-form input, #sim-form select")) el.addEventListener("input", syncForm);
   $("#preset").addEventListener("click", preset);
@@ -623,6 +644,8 @@ async function main() {
   syncForm();
   setStatus("", false, "status.ready");
   document.body.dataset.ready = "1";
+  // open on the article's regimen (the form's defaults), already simulated: a chart without a click
+  await runSimulation();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
