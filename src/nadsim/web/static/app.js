@@ -250,14 +250,23 @@ function baseLayout(yTitle) {
   return {
     margin: { l: 62, r: 14, t: 10, b: 40 },
     font: { family: getComputedStyle(document.documentElement).fontFamily, size: 12, color: "#1b2733" },
-    xaxis: { title: { text: t("chart.time") }, gridcolor: "#eef1f4", zeroline: false },
-    yaxis: { title: { text: yTitle }, gridcolor: "#eef1f4", zeroline: false },
-    legend: { orientation: "h", yanchor: "top", y: -0.3, x: 0, font: { size: 11 } },
+    xaxis: { title: { text: t("chart.time"), standoff: 8 }, automargin: true, gridcolor: "#eef1f4", zeroline: false },
+    yaxis: { title: { text: yTitle, standoff: 8 }, automargin: true, gridcolor: "#eef1f4", zeroline: false },
+    // the legend sits at the bottom of the figure, below the axis title, in as many rows as it
+    // needs (withLegend sets the margin): at 390 px a legend inside the plot hid the axis title
+    legend: { orientation: "h", yref: "container", yanchor: "bottom", y: 0, x: 0, font: { size: 11 } },
     hovermode: "x unified",
     paper_bgcolor: "#fff",
     plot_bgcolor: "#fff",
     shapes: doseShapes(),
   };
+}
+
+function withLegend(layout, data) {
+  const shown = data.filter((d) => d.showlegend !== false).length;
+  const perRow = window.innerWidth < 600 ? 2 : 4;
+  layout.margin.b = 24 + 22 * Math.ceil(shown / perRow);  // axis title: automargin adds its room
+  return layout;
 }
 
 function doseShapes() {
@@ -319,8 +328,9 @@ function renderCharts() {
   const toPct = (s) => (arr) => arr.map((v, i) => (v === null || !s.undosed[i] ? null : 100 * (v - s.undosed[i]) / s.undosed[i]));
   const ident = () => (arr) => arr.slice(); // new arrays: Plotly.react skips recalculation on same references
   // bands only on the absolute scale (a draw's own baseline differs from the nominal one)
-  Plotly.react(clearEmpty("chart-nad"), traces(nad, pct ? toPct : ident, !pct, !pct),
-               baseLayout(pct ? t("chart.pct") : `${t("chart.conc")} (uM)`), PLOT_CONFIG);
+  const nadTraces = traces(nad, pct ? toPct : ident, !pct, !pct);
+  Plotly.react(clearEmpty("chart-nad"), nadTraces,
+               withLegend(baseLayout(pct ? t("chart.pct") : `${t("chart.conc")} (uM)`), nadTraces), PLOT_CONFIG);
 
   const markers = group("markers");
   const mk = baseLayout(`${t("chart.conc")} (uM)`);
@@ -329,7 +339,8 @@ function renderCharts() {
   let top = 0;
   for (const n of markers) for (const v of series[n].values) if (v > top) top = v;
   if (top > 0) { mk.yaxis.range = [Math.log10(top) - 3.5, Math.log10(top) + 0.2]; mk.yaxis.dtick = 1; mk.yaxis.exponentformat = "power"; }
-  Plotly.react(clearEmpty("chart-markers"), traces(markers, ident, false), mk, PLOT_CONFIG);
+  const mkTraces = traces(markers, ident, false);
+  Plotly.react(clearEmpty("chart-markers"), mkTraces, withLegend(mk, mkTraces), PLOT_CONFIG);
 
   const hamd = group("hamd");
   if (hamd.length) {
@@ -338,7 +349,8 @@ function renderCharts() {
     const vals = hamd.flatMap((n) => [...series[n].values, ...(series[n].lower || []), ...(series[n].upper || [])]).filter((v) => v !== null);
     const lo = Math.min(...vals), hi = Math.max(...vals), mid = (lo + hi) / 2, half = Math.max((hi - lo) / 2 + 0.5, 3);
     lay.yaxis.range = [Math.max(0, mid - half), Math.min(52, mid + half)];
-    Plotly.react(clearEmpty("chart-hamd"), traces(hamd, ident, false), lay, PLOT_CONFIG);
+    const hTraces = traces(hamd, ident, false);
+    Plotly.react(clearEmpty("chart-hamd"), hTraces, withLegend(lay, hTraces), PLOT_CONFIG);
   } else {
     showEmpty("chart-hamd", "chart.hamd.missing");
   }
@@ -349,7 +361,8 @@ function renderCharts() {
     const lay = baseLayout(`${t("chart.value")} / ${t("summary.baseline")}`);
     // no bands here: each parameter draw has its own baseline, so a band of value / nominal
     // baseline would show the spread of levels, not of the response
-    Plotly.react(document.getElementById("chart-mechanisms"), traces(mech, toRel, false, false), lay, PLOT_CONFIG);
+    const mTraces = traces(mech, toRel, false, false);
+    Plotly.react(document.getElementById("chart-mechanisms"), mTraces, withLegend(lay, mTraces), PLOT_CONFIG);
   }
 }
 
@@ -573,7 +586,7 @@ function renderTrialResult() {
     lay.shapes = [];
     lay.xaxis.title.text = t("trials.week");
     lay.xaxis.dtick = 1;
-    Plotly.react(document.getElementById("trial-chart"), tr, lay, PLOT_CONFIG);
+    Plotly.react(document.getElementById("trial-chart"), tr, withLegend(lay, tr), PLOT_CONFIG);
   }
 }
 
