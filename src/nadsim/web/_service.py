@@ -9,7 +9,6 @@ library are installed (the mechanism model, the evidence audit, trials).
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import math
 import time
