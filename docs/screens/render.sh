@@ -10,7 +10,7 @@ uv run nadsim sensitivity --method local --output whole_blood_NAD --until "24 h"
 uv run nadsim qualify --out "$work/qualification" --no-progress
 cp "$work/qualification/qualification.png" qualification.png
 NADSIM_HOME="$work/home" uv run nadsim trial run ../../examples/trials/nmn-drip-depression.toml --out "$work/trial" \
-    --n-per-arm 20 --replicates 200 --no-progress | head -1 > "$work/run_id"
-NADSIM_HOME="$work/home" uv run nadsim trial report "$(cat "$work/run_id")"
+    --n-per-arm 20 --replicates 200 --no-progress > "$work/trial.log"
+NADSIM_HOME="$work/home" uv run nadsim trial report "$(head -1 "$work/trial.log")"
 for f in forest.png timecourse_HAMD.png; do cp "$work/trial/figures/$f" "trial-$f"; done
 cp "$work/trial/figures/"power_*.png trial-power.png

@@ -118,7 +118,7 @@ def arms(model: Model, regimen: Regimen, grid: np.ndarray, *, progress: bool = T
     return runs
 
 
-def _g(x: float, fmt: str = ".4g") -> str:
+def _g(x: Any, fmt: str = ".4g") -> str:
     return "-" if x is None or not math.isfinite(x) else format(x, fmt)
 
 
@@ -130,10 +130,12 @@ def print_tables(runs: dict, regimen: Regimen) -> None:
     for col in ("pool", "unit", "baseline", "largest change", "time of largest change (h)", "change at end",
                 "AUC of the change"):
         tab.add_column(col, justify="left" if col == "pool" else "right")
-    for r in df.itertuples():
-        tab.add_row(r.variable, r.unit, _g(r.baseline), f"{_g(r.largest_change, '+.4g')} ({_g(r.largest_change_pct, '+.1f')} %)",
-                    _g(r.time_of_largest_change_h, ".2f"), f"{_g(r.end_change, '+.4g')} ({_g(r.end_change_pct, '+.1f')} %)",
-                    f"{_g(r.auc_change, '+.4g')} {r.auc_unit}")
+    for r in df.to_dict(orient="records"):
+        tab.add_row(str(r["variable"]), str(r["unit"]), _g(r["baseline"]),
+                    f"{_g(r['largest_change'], '+.4g')} ({_g(r['largest_change_pct'], '+.1f')} %)",
+                    _g(r["time_of_largest_change_h"], ".2f"),
+                    f"{_g(r['end_change'], '+.4g')} ({_g(r['end_change_pct'], '+.1f')} %)",
+                    f"{_g(r['auc_change'], '+.4g')} {r['auc_unit']}")
     console.print(tab)
     markers = [v for v in MARKERS if v in ds]
     if markers:

@@ -48,7 +48,7 @@ def tornado_figure(df: pd.DataFrame, path: Path | str, *, output: str, output_un
     labels = [f"{p} ({v:.3g} {u})".replace(" dimensionless", "") for p, v, u in zip(d["parameter"], d["value"], d["unit"], strict=True)]
     ax.set_yticks(pos, labels, fontsize=8)
     unit = "" if output_unit in ("", "dimensionless") else f", {output_unit}"
-    ax.set_xlabel(f"change of {metric} of {output}{unit} (% of its value)\n"
+    ax.set_xlabel(f"change of the metric (%): {metric} of {output}{unit.replace(', ', ' in ')}\n"
                   f"hatched: parameter {rel_step:.0%} lower, solid: {rel_step:.0%} higher", fontsize=9)
     ax.set_title(wrap(f"Local sensitivity of {output} ({metric}) after {regimen}", 80), fontsize=10)
     _grade_legend(ax, list(d["grade"]), loc="lower right")
