@@ -83,7 +83,7 @@ def forest_figure(rows: Sequence[tuple[str, float, float, float]], path: Path | 
         ax.plot(est, i, "s", color="#1f6feb", markersize=8)
     ax.axvline(0, color="#57606a", ls=":")
     ax.set_yticks(range(n), [r[0] for r in rows], fontsize=10)
-    ax.invert_yaxis()
+    ax.set_ylim(n - 0.4, -0.6)  # first row on top, half a row of room at each end
     u = "" if unit in ("", "dimensionless") else f" ({unit})"
     ax.set_xlabel(f"treatment effect on {endpoint}{u}, 95 % CI; {favours}", fontsize=10)
     ax.set_title(wrap(f"Treatment effect vs control: {endpoint}, all subjects and subgroups", 70), fontsize=11)
@@ -108,6 +108,10 @@ def power_figure(curve: Sequence[Mapping[str, float]], path: Path | str, *, targ
     return save(fig, path)
 
 
+#: rating scales are dimensionless in the model; their axis still says what a unit is
+SCORE_UNITS = {"HAMD": " (HAM-D-17 points)", "PHQ9": " (PHQ-9 points)"}
+
+
 def timecourse_figure(weeks: np.ndarray, arms: Mapping[str, np.ndarray], path: Path | str, *, output: str,
                       unit: str) -> Path:
     """Per arm: mean, 95 % CI of the mean (dark band), 5-95 % of subjects (light band).
@@ -122,7 +126,7 @@ def timecourse_figure(weeks: np.ndarray, arms: Mapping[str, np.ndarray], path: P
         line, = ax.plot(weeks, m, marker="o", label=f"{arm}: mean (95 % CI dark)")
         ax.fill_between(weeks, lo, hi, color=line.get_color(), alpha=0.13, label=f"{arm}: 5-95 % of subjects")
         ax.fill_between(weeks, m - 1.96 * se, m + 1.96 * se, color=line.get_color(), alpha=0.35)
-    u = "" if unit in ("", "dimensionless") else f" ({unit})"
+    u = SCORE_UNITS.get(output, "") if unit in ("", "dimensionless") else f" ({unit})"
     ax.set_xlabel("time from randomisation (weeks)")
     ax.set_ylabel(f"{output}{u}")
     ax.set_title(wrap(f"{output} by arm (model values, no measurement error)", 70), fontsize=10)
