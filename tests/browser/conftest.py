@@ -18,6 +18,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
+#: screenshots referenced by the README (written when NADSIM_SCREENS=1)
+SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 
 
 def free_port() -> int:
@@ -46,8 +48,7 @@ def server_url():
     thread.join(timeout=10)
 
 
-@pytest.fixture
-def browser_page(tmp_path):
+def _page(tmp_path: Path, viewport: dict[str, int], **kw):
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
@@ -56,7 +57,7 @@ def browser_page(tmp_path):
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             str(profile), executable_path=str(CHROMIUM), args=ARGS, headless=True,
-            viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+            viewport=viewport, accept_downloads=True, **kw)
         page = ctx.new_page()
         page.set_default_timeout(60_000)
         yield page
@@ -65,6 +66,28 @@ def browser_page(tmp_path):
 
 
 @pytest.fixture
+def browser_page(tmp_path):
+    yield from _page(tmp_path, {"width": 1440, "height": 1000})
+
+
+@pytest.fixture
+def phone_page(tmp_path):
+    """A 390 px wide phone (iPhone 12-15 CSS width), touch, device scale 2."""
+    yield from _page(tmp_path, {"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+
+
+@pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def screens(artifacts) -> Path:
+    """docs/screens when NADSIM_SCREENS=1 (to refresh the README's pictures), else artifacts."""
+    import os
+
+    if os.environ.get("NADSIM_SCREENS") == "1":
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        return SCREENS
+    return artifacts

@@ -23,6 +23,12 @@ def test_nmn_drip_journey(server_url, browser_page, artifacts, tmp_path):
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("html").get_attribute("lang") == "en"
     assert "research model" in page.locator("#disclaimer-text").inner_text()
+    # the page opens on the article's regimen already simulated: a chart with no click
+    page.wait_for_selector("body[data-simulated='1']")
+    page.wait_for_selector("#chart-nad .main-svg")
+    assert "300 mg NMN iv over 20 min" in page.locator("#status").inner_text()
+    assert page.evaluate("document.getElementById('chart-nad').data.length") >= 5
+    page.evaluate("document.body.dataset.simulated = ''")
 
     # a 300 mg NMN drip over 20 min
     page.select_option("#compound", "NMN")
@@ -55,21 +61,22 @@ def test_nmn_drip_journey(server_url, browser_page, artifacts, tmp_path):
     assert "研究用モデル" in page.locator("#disclaimer-text").inner_text()
     axis = page.evaluate("document.getElementById('chart-nad')._fullLayout.xaxis.title.text")
     assert axis == "初回投与からの時間 (時間)"
+    assert page.locator("[data-i18n='chart.markers']").inner_text() == "NAD+ 前駆体と代謝物"
     legend = page.evaluate("document.getElementById('chart-nad').data.map(d => d.name)")
     assert "全血 NAD+" in legend
     page.screenshot(path=str(artifacts / "journey.png"), full_page=True)
 
-    # the CSV download carries the disclaimer and the whole time course
+    # the CSV download is the CLI's tidy table, read by pandas as it is
     with page.expect_download() as dl:
         page.click("#csv")
     path = tmp_path / "sim.csv"
     dl.value.save_as(path)
     assert dl.value.suggested_filename == "nadsim-simulation.csv"
-    text = path.read_text(encoding="utf-8")
-    assert text.startswith("# nadsim is a research model, not medical advice")
-    df = pd.read_csv(io.StringIO(text), comment="#")
-    assert df["time_h"].iloc[0] == 0 and df["time_h"].iloc[-1] == pytest.approx(48)
-    assert df["whole_blood_NAD [uM]"].notna().all()
+    df = pd.read_csv(io.StringIO(path.read_text(encoding="utf-8")))
+    assert list(df.columns) == ["time_h", "variable", "value", "unit"]
+    wb = df[df["variable"] == "whole_blood_NAD"]
+    assert wb["time_h"].iloc[0] == 0 and wb["time_h"].iloc[-1] == pytest.approx(48)
+    assert wb["value"].notna().all()
 
     assert not problems, problems
     assert hosts <= {"127.0.0.1"}, f"the page contacted other hosts: {hosts}"
@@ -93,3 +100,53 @@ def test_evidence_and_parameters_views(server_url, browser_page, artifacts):
     page.wait_for_selector("html[lang='ja']", state="attached")  # (wait_for_function needs eval: CSP forbids it)
     assert page.locator(".tab[data-tab='evidence']").inner_text() == "エビデンス"
     page.screenshot(path=str(artifacts / "evidence-ja.png"))
+
+
+def test_opens_simulated_in_both_languages_with_aria_tabs(server_url, browser_page, screens):
+    """The first view, no click: en and ja screenshots for the README; ARIA tabs and keys."""
+    page = browser_page
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(server_url + "/")
+    page.wait_for_selector("body[data-simulated='1']")
+    page.wait_for_selector("#chart-hamd .main-svg")
+    page.wait_for_timeout(300)  # Plotly's transition
+    page.screenshot(path=str(screens / "page-en.png"), full_page=False)
+    tabs = page.locator("[role='tab']")
+    assert tabs.count() == 6
+    for i in range(6):
+        tab = tabs.nth(i)
+        panel = tab.get_attribute("aria-controls")
+        assert panel and page.locator(f"#{panel}[role='tabpanel']").count() == 1
+        assert tab.get_attribute("aria-selected") == ("true" if i == 0 else "false")
+    page.focus("#tab-results")
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#tab-evidence").get_attribute("aria-selected") == "true"
+    assert page.locator("#panel-evidence").is_visible() and not page.locator("#panel-results").is_visible()
+    page.keyboard.press("Home")
+    assert page.locator("#tab-results").get_attribute("aria-selected") == "true"
+    page.click("#lang-toggle")
+    page.wait_for_selector("html[lang='ja']", state="attached")
+    page.wait_for_timeout(300)
+    assert page.locator("#run").inner_text() == "シミュレーション実行"
+    page.screenshot(path=str(screens / "page-ja.png"), full_page=False)
+    assert not problems, problems
+
+
+def test_phone_layout_390px(server_url, phone_page, screens):
+    """At 390 px nothing is wider than the screen (no sideways scroll of the page), the form
+    stacks above the charts and a chart is drawn at the screen's width."""
+    page = phone_page
+    page.goto(server_url + "/")
+    page.wait_for_selector("body[data-simulated='1']")
+    page.wait_for_selector("#chart-nad .main-svg")
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    chart = page.locator("#chart-nad").bounding_box()
+    form = page.locator("#sim-form").bounding_box()
+    assert chart and form and chart["width"] <= 390 and chart["width"] > 300 and chart["y"] > form["y"]
+    page.locator("#chart-nad").scroll_into_view_if_needed()
+    page.screenshot(path=str(screens / "page-phone.png"), full_page=False)
+    page.click("#lang-toggle")
+    page.wait_for_selector("html[lang='ja']", state="attached")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -46,7 +46,8 @@ def test_table_reports_baseline_peak_tmax_auc_and_plot(tmp_path):
     png = tmp_path / "p.png"
     r = run("simulate", "--until", "48 h", "--plot", str(png))
     assert r.returncode == 0, r.stderr
-    for word in ("baseline", "peak", "time of peak", "AUC above baseline", "whole_blood_NAD", "brain_NAD"):
+    for word in ("baseline", "largest change", "time of largest change", "AUC of the change", "undosed",
+                 "whole_blood_NAD", "brain_NAD", "of which the compound"):
         assert word in r.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

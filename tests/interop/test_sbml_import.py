@@ -237,7 +237,9 @@ def test_bundled_roadrunner_models(name):
     path = ROADRUNNER_TESTS / name
     if not path.is_file():
         pytest.skip(f"{name} not shipped with this libRoadRunner")
-    err, worst, _ = _worst(path, np.linspace(0.0, 2.0, 41), atol=1e-12, rr_atol=1e-14, floor=1e-9)
+    # 0-2 in the file's own time unit (seconds by SBML's default for these Level 2 files)
+    unit_h = read_sbml(path).time_unit_h
+    err, worst, _ = _worst(path, np.linspace(0.0, 2.0, 41) * unit_h, atol=1e-12, rr_atol=1e-14, floor=1e-9)
     assert err < 1e-6, f"{name}: max relative error {err:.2e} at {worst}"
 
 

@@ -71,22 +71,32 @@ def test_evidence_A_leaves_no_effect_without_human_trial_support(model):
     assert a["HAMD"].values[-1] < b["HAMD"].values[-1] - 0.01
 
 
-def test_attribution_parts_sum_and_rest_on_weak_grades(model):
-    """Drug-vs-placebo change: parts sum to the total (1e-9); nothing rests on A-C; CRP on D."""
+def test_attribution_separates_placebo_and_natural_course_from_the_graded_compound_effect(model):
+    """Issue #16: ``nadsim attribute`` credited -5.2 of -6.2 HAM-D points to grade-A evidence,
+    but those points were the placebo response and natural course that any drip brings. Now the
+    change from the untreated patient is total = context (placebo arm - untreated) + compound
+    (dosed - placebo arm), exact to 1e-9, and only the compound's part is split by grade: its
+    A and B parts are zero (the placebo and natural-course links are graded A and B), CRP has no
+    placebo part, and CRP's effect rests on D links (within 5 %)."""
     reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="20 min")
     t = np.arange(0.0, 48.01, 6.0)
-    res = attribute_by_grade(model, reg, t, ["HAMD", "CRP", "brain_NAD"], comparator=with_trial_arm(model))
+    res = attribute_by_grade(model, reg, t, ["HAMD", "CRP", "brain_NAD"])
     by = {a.output: a for a in res}
     for a in res:
-        assert sum(a.parts.values()) == pytest.approx(a.total, abs=1e-9)
-    assert by["CRP"].total < 0
+        assert sum(a.parts.values()) == pytest.approx(a.compound, abs=1e-9)
+        assert a.total == pytest.approx(a.context + a.compound, abs=1e-9)
+    hamd = by["HAMD"]
+    assert hamd.context < -0.5  # any drip: expectancy and visits, natural course
+    assert abs(hamd.compound) < 0.2 * abs(hamd.context)
     for g in ("A", "B", "C"):
-        assert abs(by["CRP"].parts[g]) < 1e-6 * abs(by["CRP"].total) + 1e-9
-        assert abs(by["HAMD"].parts[g]) < 1e-6 + 1e-3 * abs(by["HAMD"].total)
-    assert by["CRP"].parts["D"] == pytest.approx(by["CRP"].total, rel=0.05)
+        assert abs(hamd.parts[g]) < 1e-6 + 1e-3 * abs(hamd.compound)
+        assert abs(by["CRP"].parts[g]) < 1e-6 * abs(by["CRP"].compound) + 1e-9
+    assert by["CRP"].context == pytest.approx(0.0, abs=1e-9)
+    assert by["CRP"].compound < 0
+    assert by["CRP"].parts["D"] == pytest.approx(by["CRP"].compound, rel=0.05)
     # brain NAD+ rests mostly on the metabolome; the clock-NAMPT feedback (C) shifts it by ~13 %
     # with the calibrated metabolome (NAMPT near saturation makes the daily swing relatively larger)
-    assert by["brain_NAD"].parts["metabolome"] == pytest.approx(by["brain_NAD"].total, rel=0.25)
+    assert by["brain_NAD"].parts["metabolome"] == pytest.approx(by["brain_NAD"].compound, rel=0.25)
 
 
 @pytest.fixture(scope="module")

@@ -212,3 +212,12 @@ def test_runs_without_numba_or_jax():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_cli_backend_choices_are_the_solver_registry():
+    """The CLI keeps its own copy of the solver names (importing the registry would load SciPy
+    for ``--help``); this keeps the two equal."""
+    from nadsim.cli._options import Backend
+    from nadsim.simulate import SOLVERS
+
+    assert [b.value for b in Backend] == list(SOLVERS)

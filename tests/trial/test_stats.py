@@ -107,13 +107,15 @@ def test_sobol_indices_of_ishigami_match_published_values():
 
 
 def test_sensitivity_plots_are_png(tmp_path):
-    from nadsim.analysis.sensitivity import local_sensitivity, sobol_plot, tornado_plot
+    from nadsim.analysis.sensitivity import local_sensitivity
     from nadsim.analysis.sensitivity import sobol_indices as si
+    from nadsim.report._figures import sobol_figure, tornado_figure
 
     df = local_sensitivity(lambda P: P[:, 0] * P[:, 1] ** 0.5, ["a", "b"], [1.0, 4.0])
-    tornado_plot(df, tmp_path / "t.png")
+    df["grade"], df["unit"] = ["D", "E"], ["uM", "1/h"]
+    tornado_figure(df, tmp_path / "t.png", output="y", output_unit="uM", metric="final", regimen="none")
     s = si(lambda X: X[:, 0] + 2 * X[:, 1], ["a", "b"], [(0, 1), (0, 1)], n=64)
-    sobol_plot(s, tmp_path / "s.png")
+    sobol_figure(s, tmp_path / "s.png", output="y", metric="final", regimen="none")
     for f in ("t.png", "s.png"):
         assert (tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -33,8 +33,8 @@ async def test_health_meta_and_openapi(client):
     spec = (await client.get("/openapi.json")).json()
     for path in ("/api/simulate", "/api/simulate/csv", "/api/simulate/report", "/api/parameters", "/api/meta"):
         assert path in spec["paths"], path
-    # no CDN-backed documentation pages
-    assert (await client.get("/docs")).status_code == 404
+    # the documentation page is served from the package (test_head_and_docs_without_cdn); no ReDoc
+    assert (await client.get("/redoc")).status_code == 404
 
 
 async def test_simulate_article_regimen_matches_library(client, article):
@@ -61,8 +61,12 @@ async def test_simulate_article_regimen_matches_library(client, article):
                               "compound": "NMN", "route": "iv"}]
     assert body["metadata"]["disclaimer"] and body["disclaimer"]["ja"]
     rows = {row["variable"]: row for row in body["summary"]}
-    # the 20-min NMN drip raises PBMC NAD+ above baseline (peak > baseline)
-    assert rows["pbmc_NAD"]["peak"] > rows["pbmc_NAD"]["baseline"]
+    # the 20-min NMN drip raises PBMC NAD+ above the same patient undosed, within hours
+    assert rows["pbmc_NAD"]["largest_change"] > 0 and rows["pbmc_NAD"]["time_of_largest_change_h"] < 3
+    assert rows["pbmc_NAD"]["reference"] == "undosed baseline orbit"
+    # no output that is zero everywhere is offered (pbmc_NAAD, plasma_NA were: issue #16)
+    for name, s in body["series"].items():
+        assert any(v for v in s["values"]), name
 
 
 async def test_dose_changes_the_answer(client, article):
@@ -73,7 +77,7 @@ async def test_dose_changes_the_answer(client, article):
     b = (await client.post("/api/simulate", json=double)).json()
     pa = {r["variable"]: r for r in a["summary"]}["pbmc_NAD"]
     pb = {r["variable"]: r for r in b["summary"]}["pbmc_NAD"]
-    assert pb["auc_above_baseline"] > 1.5 * pa["auc_above_baseline"]
+    assert pb["auc_change"] > 1.5 * pa["auc_change"]
 
 
 @pytest.mark.parametrize(("body", "field", "fragment"), [
@@ -133,17 +137,42 @@ async def test_request_size_limit(client):
     assert r.status_code == 413
 
 
-async def test_csv_download(client, article):
+async def test_csv_download_is_the_clis_tidy_long_table(client, article):
+    """Issue #16: the web CSV was wide with '#' lines that pd.read_csv rejected; now it is the
+    CLI's tidy table (time_h, variable, value, unit), the run metadata in the headers."""
     r = await client.post("/api/simulate/csv", json=article)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
-    assert r.text.startswith("# nadsim is a research model, not medical advice")
-    df = pd.read_csv(io.StringIO(r.text), comment="#")
-    assert df.columns[0] == "time_h" and "whole_blood_NAD [uM]" in df.columns
+    assert r.headers["x-nadsim-model-hash"] and "research model" in r.headers["x-nadsim-disclaimer"]
+    df = pd.read_csv(io.StringIO(r.text))
+    assert list(df.columns) == ["time_h", "variable", "value", "unit"]
     j = (await client.post("/api/simulate", json=article)).json()
-    assert len(df) == len(j["time_h"])
-    np.testing.assert_allclose(df["whole_blood_NAD [uM]"], j["series"]["whole_blood_NAD"]["values"], rtol=1e-9)
+    wb = df[df["variable"] == "whole_blood_NAD"]
+    assert len(wb) == len(j["time_h"]) and set(wb["unit"]) == {"uM"}
+    np.testing.assert_allclose(wb["value"], j["series"]["whole_blood_NAD"]["values"], rtol=1e-9)
+
+
+async def test_trial_context_checkbox_changes_hamd(client, article):
+    """Issue #16: the checkbox changed nothing, since a dosed patient is always in a treatment
+    arm; off now switches the placebo and natural-course links off. Over 72 h the placebo
+    response alone is several tenths of a HAM-D point (demo: -1.35), so on < off - 0.3."""
+    runs = {}
+    for ctx in (False, True):
+        r = await client.post("/api/simulate", json={**article, "until_h": 72, "trial_context": ctx})
+        if "HAMD" not in r.json()["series"]:
+            pytest.skip("mechanism layer not installed")
+        runs[ctx] = r.json()["series"]["HAMD"]["values"][-1]
+    assert runs[True] < runs[False] - 0.3
+
+
+async def test_head_and_docs_without_cdn(client):
+    assert (await client.head("/")).status_code == 200
+    r = await client.get("/docs")
+    assert r.status_code == 200 and "/vendor/swagger-ui/swagger-ui-bundle.js" in r.text
+    assert "cdn" not in r.text.lower() and "https://" not in r.text
+    js = await client.get("/vendor/swagger-ui/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
 
 
 @pytest.mark.parametrize(("lang", "needle"), [("en", "research model"), ("ja", "研究用モデル")])
@@ -153,6 +182,11 @@ async def test_report_download(client, article, lang, needle):
     assert r.headers["content-type"].startswith("text/html")
     assert needle in r.text and "data:image/png;base64," in r.text
     assert "<script" not in r.text
+    if lang == "ja":  # the whole report is Japanese, from the page's i18n file (not only headings)
+        for phrase in ("最大変化", "非投与時", "患者プロファイル", "全血 NAD+"):
+            assert phrase in r.text, phrase
+        for english in ("Largest change", "Patient profile", "Whole blood NAD+", "Covariates used"):
+            assert english not in r.text, english
     assert (await client.post("/api/simulate/report?lang=fr", json=article)).status_code == 422
 
 
@@ -247,6 +281,8 @@ def test_patient_model_equals_the_library_composition(grade, trial):
     ref = ev.apply_evidence_filter(ref, grade)
     if trial:
         ref = full.with_trial_arm(ref, start_h=0.0)
+    else:  # no trial context: the placebo and natural-course links are off
+        ref = ref.with_parameters({lk.gate: 0.0 for lk in ref.links if lk.name in ev.CONTEXT_LINKS})
     ref = ref.with_parameters(BW=82)
     assert got.hash() == ref.hash()
     assert applied["trial_context"] is trial

@@ -17,15 +17,15 @@ batch solver.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from nadsim._errors import InputError
+from nadsim.population import run_batch
 
-__all__ = ["METRICS", "bounds_for", "local_sensitivity", "model_metric", "sobol_indices", "sobol_plot", "tornado_plot"]
+__all__ = ["METRICS", "bounds_for", "local_sensitivity", "model_metric", "sobol_indices"]
 
 Fn = Callable[[np.ndarray], np.ndarray]
 
@@ -95,10 +95,12 @@ def sobol_indices(f: Fn, names: Sequence[str], bounds: Sequence[tuple[float, flo
 
 def model_metric(model: Any, regimen: Any, times: Sequence[float] | np.ndarray, output: str, parameters: Sequence[str],
                  *, metric: str = "final", backend: str | None = None, device: str = "cpu",
-                 rtol: float | None = None, atol: float | None = None) -> Fn:
-    """``f(P)``: simulate each row (values of ``parameters``) and reduce ``output`` to ``metric``."""
-    from nadsim.population import run_batch
+                 rtol: float | None = None, atol: float | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> Fn:
+    """``f(P)``: simulate each row (values of ``parameters``) and reduce ``output`` to ``metric``.
 
+    ``progress(done, total)`` is called as the rows of each ``f(P)`` finish.
+    """
     names = model.parameter_names
     for p in parameters:
         if p not in names:
@@ -118,7 +120,7 @@ def model_metric(model: Any, regimen: Any, times: Sequence[float] | np.ndarray, 
         P = np.tile(base, (X.shape[0], 1))
         P[:, cols] = X
         res = run_batch(model, regimen, t, P, backend=backend, device=device, rtol=rtol, atol=atol,
-                        keep_states=not is_rule)
+                        keep_states=not is_rule, progress=progress)
         Y = res.get(output)[:, np.searchsorted(res.times, t)]
         y0 = Y[:, 0]
         return {"final": Y[:, -1], "max": Y.max(axis=1), "min": Y.min(axis=1), "mean": Y.mean(axis=1),
@@ -126,47 +128,6 @@ def model_metric(model: Any, regimen: Any, times: Sequence[float] | np.ndarray, 
                 "percent_change_final": 100 * (Y[:, -1] - y0) / y0}[metric]
 
     return f
-
-
-def tornado_plot(df: pd.DataFrame, path: Path | str, *, title: str = "", top: int = 15) -> Path:
-    """Horizontal bars of local coefficients (largest |S| on top); writes a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    d = df.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.35 * len(d)))
-    colors = ["C3" if c < 0 else "C0" for c in d["coefficient"]]
-    ax.barh(d["parameter"], d["coefficient"], color=colors)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("normalised sensitivity (d ln y / d ln p)")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
-
-
-def sobol_plot(df: pd.DataFrame, path: Path | str, *, title: str = "") -> Path:
-    """Grouped bars of S1 and ST with their confidence intervals; writes a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = np.arange(len(df))
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(df) + 2), 3.6))
-    ax.bar(x - 0.2, df["S1"], 0.4, yerr=df["S1_conf"], capsize=3, label="first order S1")
-    ax.bar(x + 0.2, df["ST"], 0.4, yerr=df["ST_conf"], capsize=3, label="total ST")
-    ax.set_xticks(x, df["parameter"], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("Sobol index")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
 
 
 def bounds_for(model: Any, parameters: Sequence[str], *, spread: float | None = None) -> list[tuple[float, float]]:

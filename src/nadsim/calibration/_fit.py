@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,16 +47,25 @@ def _simulate_experiment_or_raise(args: tuple[Model, Experiment, float]) -> tupl
 
 
 def predict(model: Model, experiments: dict[str, Experiment], targets: Sequence[Target], *,
-            rtol: float = 1e-7, workers: int = 1) -> dict[str, float]:
-    """Model predictions for each target (NaN where the simulation failed)."""
+            rtol: float = 1e-7, workers: int = 1,
+            progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """Model predictions for each target (NaN where the simulation failed).
+
+    ``progress(done, total)`` is called as each experiment finishes.
+    """
     needed = sorted({t.experiment for t in targets})
     jobs = [(model, experiments[e], rtol) for e in needed]
     results: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            done = list(ex.map(_simulate_experiment, jobs))
-    else:
-        done = [_simulate_experiment(job) for job in jobs]
+    done = []
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and len(jobs) > 1:
+            runs = stack.enter_context(ProcessPoolExecutor(max_workers=workers)).map(_simulate_experiment, jobs)
+        else:
+            runs = map(_simulate_experiment, jobs)
+        for r in runs:
+            done.append(r)
+            if progress is not None:
+                progress(len(done), len(jobs))
     for eid, t, out in done:
         if t is not None:
             results[eid] = (t, out)

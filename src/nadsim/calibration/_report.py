@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nadsim.calibration._fit import gmfe
+from nadsim.report._figures import qualification_figure
 
 __all__ = ["write_report"]
 
@@ -25,11 +26,6 @@ def write_report(rows: Sequence[dict], out_dir: Path | str, *, model_hash: str, 
 
     Returns the summary (GMFE overall, per study, for fit and validation rows).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fit = [r for r in rows if r["role"] == "fit"]
@@ -78,30 +74,5 @@ def write_report(rows: Sequence[dict], out_dir: Path | str, *, model_hash: str, 
     (out / "qualification.json").write_text(json.dumps({"summary": summary, "rows": list(rows)}, indent=1, default=float),
                                             encoding="utf-8")
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
-    for r in rows:
-        if not np.isfinite(r["predicted"]):
-            continue
-        colour = {"fit": "tab:blue", "validate": "tab:orange", "excluded": "tab:gray"}[r["role"]]
-        a.scatter(r["observed"], r["predicted"], marker="o" if r["role"] == "fit" else "s", color=colour)
-        a.annotate(r["id"], (r["observed"], r["predicted"]), fontsize=6)
-    lim = [min(r["observed"] for r in rows) / 3, max(r["observed"] for r in rows) * 3]
-    a.plot(lim, lim, "k-", lw=0.8)
-    a.plot(lim, [2 * x for x in lim], "k--", lw=0.5)
-    a.plot(lim, [x / 2 for x in lim], "k--", lw=0.5)
-    a.set_xscale("log")
-    a.set_yscale("log")
-    a.set_xlabel("observed")
-    a.set_ylabel("predicted")
-    a.set_title("observed vs predicted (blue: fitted, orange: held out, grey: excluded); dashed: 2-fold")
-    ids = [r["id"] for r in rows]
-    fes = [r["fold_error"] if np.isfinite(r["fold_error"]) else np.nan for r in rows]
-    b.barh(ids, np.log2(fes), color=[{"fit": "tab:blue", "validate": "tab:orange", "excluded": "tab:gray"}[r["role"]]
-                                     for r in rows])
-    b.axvline(1, color="k", ls="--", lw=0.5)
-    b.axvline(-1, color="k", ls="--", lw=0.5)
-    b.set_xlabel("log2 fold error (pred/obs)")
-    b.tick_params(axis="y", labelsize=7)
-    fig.savefig(out / "qualification.png", dpi=100)
-    plt.close(fig)
+    qualification_figure(rows, out / "qualification.png")
     return summary

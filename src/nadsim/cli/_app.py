@@ -14,13 +14,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from nadsim._errors import NadsimError
+from nadsim.cli._lazy import LazyGroup
 
 app = typer.Typer(
     name="nadsim",
     help="NAD+ precursor QSP simulator (research model, not medical advice).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,  # each command's module is imported only when that command runs
 )
 console = Console(width=132)
 err_console = Console(stderr=True)
@@ -84,7 +86,7 @@ def main() -> None:
         if isinstance(exc, usage_errors):
             if debug:
                 raise
-            message = exc.format_message()  # type: ignore[attr-defined]
+            message = exc.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
             err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
             sys.exit(2)
         if isinstance(exc, click.exceptions.ClickException):

@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 
 from nadsim._errors import InputError
-from nadsim.cli._app import atomic_path, console
+from nadsim._files import atomic_path
+from nadsim._progress import progress_bar
+from nadsim.calibration import Calibrator, load_targets, predict, qualification_table, write_report
+from nadsim.calibration._writeback import update_parameter_table
+from nadsim.cli._app import console
+from nadsim.cli._options import Progress
+from nadsim.model.library import build_nad_core
+from nadsim.model.library.nad_core.model import PARAMETERS
+
+app = typer.Typer()
 
 
 def _fitted_info(model, names, fitted_to):
@@ -15,53 +24,48 @@ def _fitted_info(model, names, fitted_to):
                 "bounds": model.parameters[n].bounds, "fitted_to": fitted_to} for n in names}
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def qualify(
-        out: Path = typer.Option(Path("qualification"), help="Directory for the report."),
-        workers: int = typer.Option(2, min=1, max=64, help="Processes for the experiments."),
-    ) -> None:
-        """Qualification report of the current parameters against every calibration and validation row."""
-        from nadsim.calibration import load_targets, predict, qualification_table, write_report
-        from nadsim.model.library import build_nad_core
+@app.command()
+def qualify(
+    out: Path = typer.Option(Path("qualification"), help="Directory for the report."),
+    workers: int = typer.Option(2, min=1, max=64, help="Processes for the experiments."),
+    progress: Progress = True,
+) -> None:
+    """Qualification report of the current parameters against every calibration and validation row."""
+    model = build_nad_core()
+    exps, targets = load_targets()
+    with progress_bar("simulating experiments", enabled=progress) as upd:
+        pred = predict(model, exps, targets, workers=workers, progress=upd)
+    rows = qualification_table(targets, pred)
+    fitted = {n: p for n, p in model.parameters.items() if p.provenance.kind == "fitted"}
+    info = {n: {"value": p.value, "unit": p.unit, "bounds": p.bounds, "fitted_to": list(p.provenance.fitted_to)}
+            for n, p in fitted.items()}
+    summary = write_report(rows, out, model_hash=model.hash(), fitted=info)
+    console.print(f"GMFE calibration rows: {summary['gmfe_fit']:.3f} (n={summary['n_fit']}); "
+                  f"held-out validation rows: {summary['gmfe_validation']:.3f} (n={summary['n_validation']})")
+    console.print(f"report written to {out / 'qualification.md'} (figure: {out / 'qualification.png'})")
 
-        model = build_nad_core()
-        exps, targets = load_targets()
-        rows = qualification_table(targets, predict(model, exps, targets, workers=workers))
-        fitted = {n: p for n, p in model.parameters.items() if p.provenance.kind == "fitted"}
-        info = {n: {"value": p.value, "unit": p.unit, "bounds": p.bounds, "fitted_to": list(p.provenance.fitted_to)}
-                for n, p in fitted.items()}
-        summary = write_report(rows, out, model_hash=model.hash(), fitted=info)
-        console.print(f"GMFE calibration rows: {summary['gmfe_fit']:.3f} (n={summary['n_fit']}); "
-                      f"held-out validation rows: {summary['gmfe_validation']:.3f} (n={summary['n_validation']})")
-        console.print(f"report written to {out / 'qualification.md'}")
 
-    @app.command()
-    def calibrate(
-        out: Path = typer.Option(Path("calibration"), help="Directory for the fit results and report."),
-        max_iter: int = typer.Option(10, "--max-iter", min=1, max=500, help="Least-squares iterations."),
-        workers: int = typer.Option(2, min=1, max=64, help="Processes for the experiments."),
-        write_back: bool = typer.Option(False, help="Write the fitted values into the package parameter table."),
-    ) -> None:
-        """Fit the uncertain parameters to the published human summary statistics and report."""
-        from nadsim.calibration import Calibrator, write_report
-        from nadsim.calibration._writeback import update_parameter_table
-        from nadsim.model.library import build_nad_core
-        from nadsim.model.library.nad_core.model import PARAMETERS
-
-        if out.exists() and not out.is_dir():
-            raise InputError("--out", "a directory", str(out))
-        model = build_nad_core()
-        cal = Calibrator(max_nfev=max_iter, workers=workers, verbose=True).fit(model)
-        summary = write_report(cal.table_, out, model_hash=cal.model_.hash(),
-                               fitted=_fitted_info(cal.model_, cal.parameters, cal.fit_targets_))
-        fitted_to = {n: cal.fit_targets_ for n in cal.parameters}
-        text = update_parameter_table(PARAMETERS, cal.params_, fitted_to,
-                                      note=f"nadsim calibrate, {cal.n_eval_} evaluations, cost {cal.result_.cost:.4g}")
-        with atomic_path(out / "parameters.fitted.toml") as tmp:
+@app.command()
+def calibrate(
+    out: Path = typer.Option(Path("calibration"), help="Directory for the fit results and report."),
+    max_iter: int = typer.Option(10, "--max-iter", min=1, max=500, help="Least-squares iterations."),
+    workers: int = typer.Option(2, min=1, max=64, help="Processes for the experiments."),
+    write_back: bool = typer.Option(False, "--write-back", help="Write the fitted values into the package parameter table."),
+) -> None:
+    """Fit the uncertain parameters to the published human summary statistics and report."""
+    if out.exists() and not out.is_dir():
+        raise InputError("--out", "a directory", str(out))
+    model = build_nad_core()
+    cal = Calibrator(max_nfev=max_iter, workers=workers, verbose=True).fit(model)
+    summary = write_report(cal.table_, out, model_hash=cal.model_.hash(),
+                           fitted=_fitted_info(cal.model_, cal.parameters, cal.fit_targets_))
+    fitted_to = {n: cal.fit_targets_ for n in cal.parameters}
+    text = update_parameter_table(PARAMETERS, cal.params_, fitted_to,
+                                  note=f"nadsim calibrate, {cal.n_eval_} evaluations, cost {cal.result_.cost:.4g}")
+    with atomic_path(out / "parameters.fitted.toml") as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    if write_back:
+        with atomic_path(PARAMETERS) as tmp:
             tmp.write_text(text, encoding="utf-8")
-        if write_back:
-            with atomic_path(PARAMETERS) as tmp:
-                tmp.write_text(text, encoding="utf-8")
-        console.print(f"GMFE calibration rows: {summary['gmfe_fit']:.3f}; validation: {summary['gmfe_validation']:.3f}")
-        console.print(f"fitted table: {out / 'parameters.fitted.toml'}; report: {out / 'qualification.md'}")
+    console.print(f"GMFE calibration rows: {summary['gmfe_fit']:.3f}; validation: {summary['gmfe_validation']:.3f}")
+    console.print(f"fitted table: {out / 'parameters.fitted.toml'}; report: {out / 'qualification.md'}")

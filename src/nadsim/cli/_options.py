@@ -1,27 +1,74 @@
-"""Command-line options shared by several commands (the regimen and the patient profile).
+"""Command-line options shared by several commands (the regimen and the patient profile), and
+the closed sets of values as Enums, so that ``--help`` lists the choices and completion offers
+them.
 
-Each alias carries the option's help text; the default stays with the command, e.g.
-``compound: Compound = "NMN"``.
+Each alias carries the option's help text and value name; the default stays with the command,
+e.g. ``compound: Compound = CompoundName("NMN")``.
 """
 
 from __future__ import annotations
 
+from enum import Enum, StrEnum
 from typing import Annotated
 
 import typer
 
+from nadsim.dosing import COMPOUNDS, ROUTES
+from nadsim.model import GRADES
+
+# the closed sets, from the library's own tables (one source of truth)
+CompoundName = Enum("CompoundName", {k: k for k in COMPOUNDS}, type=str)  # type: ignore[misc]
+RouteName = Enum("RouteName", {k: k for k in ROUTES}, type=str)  # type: ignore[misc]
+Grade = Enum("Grade", {g: g for g in GRADES}, type=str)  # type: ignore[misc]
+
+
+class Backend(StrEnum):
+    """The engine's solvers (``nadsim.simulate.SOLVERS``; a test keeps the two equal, since
+    importing the registry here would load SciPy for ``--help``)."""
+
+    native = "native"
+    scipy = "scipy"
+    jax = "jax"
+
+
+class Device(StrEnum):
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+class ModelName(StrEnum):
+    default = "default"
+    full = "full"
+    nad_core = "nad_core"
+
+
 # the regimen, as parse_regimen takes it
-Compound = Annotated[str, typer.Option(help="NMN, NR, NAD or NAM.")]
-Route = Annotated[str, typer.Option(help="iv (infusion), iv_bolus or oral.")]
-Dose = Annotated[str, typer.Option(help="Amount per dose with unit, e.g. '300 mg'.")]
+Compound = Annotated[CompoundName, typer.Option(  # type: ignore[valid-type]
+    case_sensitive=False, help="Dosed compound: NMN, NR (chloride), NAD (NAD+) or NAM (nicotinamide).")]
+Route = Annotated[RouteName, typer.Option(  # type: ignore[valid-type]
+    case_sensitive=False, help="iv (infusion), iv_bolus or oral.")]
+Dose = Annotated[str, typer.Option(metavar="AMOUNT", help="Amount per dose with unit, e.g. '300 mg' or '1 g'.")]
 Infusion = Annotated[str | None, typer.Option(
-    help="IV infusion duration ('20 min') or volume at rate ('100 mL at 5 mL/min').")]
-Every = Annotated[str | None, typer.Option(help="Dosing interval, e.g. '1 d' or '7 d'.")]
-Doses = Annotated[int, typer.Option(help="Number of doses.")]
+    metavar="DURATION|VOLUME at RATE",
+    help="IV infusion duration ('20 min') or volume at rate ('100 mL at 5 mL/min'); --route iv only.")]
+Every = Annotated[str | None, typer.Option(metavar="INTERVAL", help="Dosing interval, e.g. '1 d' or '7 d'.")]
+Doses = Annotated[int, typer.Option(min=1, max=1000, help="Number of doses.")]
+Until = Annotated[str, typer.Option(metavar="DURATION", help="Simulated time from the first dose, e.g. '24 h' or '21 d'.")]
+Step = Annotated[str | None, typer.Option(metavar="DURATION", help="Output grid step, e.g. '15 min' (default: adaptive).")]
 
 # the patient profile (mechanism model covariates)
-Crp = Annotated[str | None, typer.Option("--crp", help="Patient baseline hs-CRP, e.g. '8 mg/L' (0.05-50).")]
+Crp = Annotated[str | None, typer.Option("--crp", metavar="CONCENTRATION",
+                                         help="Patient baseline hs-CRP, e.g. '8 mg/L' (0.05-50; a bare number is mg/L).")]
 Hamd = Annotated[float | None, typer.Option("--hamd", help="Patient baseline HAM-D-17 (0-52).")]
 Age = Annotated[float | None, typer.Option("--age", help="Patient age in years (18-100).")]
 Sleep = Annotated[float | None, typer.Option(
     "--sleep", help="Patient baseline PSQI global score (0-21; >5 poor sleep).")]
+Evidence = Annotated[Grade | None, typer.Option(  # type: ignore[valid-type]
+    "--evidence", case_sensitive=False,
+    help="Keep only mechanism links graded this or better (A: human RCT ... E: hypothesis).")]
+
+# batch runs
+BackendOpt = Annotated[Backend, typer.Option("--backend", help="Solver: native (compiled BDF, the default), scipy (the reference, per subject) or jax (lockstep BDF, GPU).")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="cpu or gpu (jax backend).")]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress",
+                                        help="Progress bar with ETA on a terminal, periodic lines otherwise.")]

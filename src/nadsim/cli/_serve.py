@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import ipaddress
+from enum import StrEnum
 
 import typer
+import uvicorn
 
 from nadsim._errors import InputError
 from nadsim.cli._app import console
+from nadsim.web import create_app
+
+app = typer.Typer()
+
+
+class LogLevel(StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
 
 
 def is_loopback(host: str) -> bool:
@@ -19,28 +32,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def serve(
-        host: str = typer.Option("127.0.0.1", help="Interface to bind. Loopback unless --allow-remote."),
-        port: int = typer.Option(8000, help="TCP port (1024-65535)."),
-        allow_remote: bool = typer.Option(False, "--allow-remote",
-                                          help="Allow a non-loopback --host (the app has no authentication)."),
-        log_level: str = typer.Option("info", help="uvicorn log level: critical, error, warning, info, debug."),
-    ) -> None:
-        """Serve the web page and the JSON API (research model, not medical advice)."""
-        if not 1024 <= port <= 65535:
-            raise InputError("--port", "a port from 1024 to 65535", port)
-        if not is_loopback(host) and not allow_remote:
-            raise InputError("--host", "a loopback address (127.0.0.1, ::1, localhost) unless --allow-remote is given",
-                             host, "The app has no authentication; expose it only behind your own proxy")
-        if log_level not in ("critical", "error", "warning", "info", "debug"):
-            raise InputError("--log-level", "one of critical, error, warning, info, debug", log_level)
-        import uvicorn
-
-        from nadsim.web import create_app
-
-        shown = f"[{host}]" if ":" in host else host
-        console.print(f"nadsim web app on http://{shown}:{port}/  (Ctrl+C to stop)")
-        uvicorn.run(create_app(), host=host, port=port, log_level=log_level, limit_concurrency=64,
-                    timeout_keep_alive=5, server_header=False)
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", metavar="ADDRESS", help="Interface to bind. Loopback unless --allow-remote."),
+    port: int = typer.Option(8000, min=1024, max=65535, help="TCP port."),
+    allow_remote: bool = typer.Option(False, "--allow-remote",
+                                      help="Allow a non-loopback --host (the app has no authentication)."),
+    log_level: LogLevel = typer.Option(LogLevel.info, case_sensitive=False, help="uvicorn log level."),
+) -> None:
+    """Serve the web page and the JSON API (research model, not medical advice)."""
+    if not is_loopback(host) and not allow_remote:
+        raise InputError("--host", "a loopback address (127.0.0.1, ::1, localhost) unless --allow-remote is given",
+                         host, "The app has no authentication; expose it only behind your own proxy")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"nadsim web app on http://{shown}:{port}/  (Ctrl+C to stop)")
+    uvicorn.run(create_app(), host=host, port=port, log_level=log_level.value, limit_concurrency=64,
+                timeout_keep_alive=5, server_header=False)

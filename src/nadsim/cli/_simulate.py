@@ -1,53 +1,98 @@
-"""``nadsim simulate`` and ``nadsim demo``."""
+"""``nadsim simulate`` (one patient or a virtual population) and ``nadsim demo``.
+
+Every dose response the tables show is relative to the same subject simulated without dosing
+on the same grid (its baseline orbit; see :mod:`nadsim.analysis.pk`). For mood outputs the
+change from no treatment is split into what any drip brings (placebo response and natural
+course: a placebo arm with the same visits) and what the model attributes to the compound.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import typer
 from rich.table import Table
 
 from nadsim._errors import InputError
+from nadsim._files import atomic_path
+from nadsim._progress import progress_bar
 from nadsim._units import parse_quantity
-from nadsim.cli._app import atomic_path, console
-from nadsim.cli._options import Age, Compound, Crp, Dose, Doses, Every, Hamd, Infusion, Route, Sleep
-from nadsim.dosing import parse_regimen
+from nadsim.analysis import summarize
+from nadsim.cli._app import console
+from nadsim.cli._options import (
+    Age,
+    Backend,
+    BackendOpt,
+    Compound,
+    CompoundName,
+    Crp,
+    Device,
+    DeviceOpt,
+    Dose,
+    Doses,
+    Every,
+    Evidence,
+    Hamd,
+    Infusion,
+    Progress,
+    Route,
+    RouteName,
+    Sleep,
+    Step,
+    Until,
+)
+from nadsim.dosing import Regimen, parse_regimen
+from nadsim.evidence import apply_evidence_filter
+from nadsim.model import Model
+from nadsim.model.library import apply_profile, build_full
+from nadsim.model.library.full import with_trial_arm
+from nadsim.population import COVARIATES, sample_population, simulate_population
+from nadsim.report._data import dataset_series, long_frame, run_metadata, write_csv, write_parquet
+from nadsim.report.plots import plot_nad_pools
+from nadsim.simulate import simulate as simulate_run
+from nadsim.simulate import time_grid
+from nadsim.trial._run import build_model
 
-FORMATS = ("table", "csv", "json")
+app = typer.Typer()
 
 
-def _long_frame(ds, variables):
-    import pandas as pd
+class SimFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
 
-    frames = []
-    for v in variables:
-        frames.append(pd.DataFrame({"time_h": ds["time"].values, "variable": v,
-                                    "value": ds[v].values, "unit": ds[v].attrs.get("units", "")}))
-    return pd.concat(frames, ignore_index=True)
+
+#: mechanism outputs and scores in the second table (when the model has them)
+MARKERS = ("SIRT1_activity", "IL6", "CRP", "clock_amplitude", "sleep_quality", "stress_load", "HAMD", "PHQ9")
+
+
+def crp_mg_L(crp: str | None) -> float | None:
+    if crp is None:
+        return None
+    try:
+        return float(crp)  # a bare number is read as mg/L
+    except ValueError:
+        return parse_quantity(crp, "--crp", "[mass] / [length] ** 3", unit_hint="8 mg/L", to="mg/L")
 
 
 def patient_model(*, evidence: str | None = None, crp: str | None = None, hamd: float | None = None,
-                  age: float | None = None, sleep: float | None = None):
+                  age: float | None = None, sleep: float | None = None) -> Model:
     """The full model for a patient profile, with the evidence filter applied (issue #3)."""
-    from nadsim.evidence import apply_evidence_filter
-    from nadsim.model.library import apply_profile, build_full
-
-    crp_mg_L = None
-    if crp is not None:
-        try:
-            crp_mg_L = float(crp)  # a bare number is read as mg/L
-        except ValueError:
-            crp_mg_L = parse_quantity(crp, "--crp", "[mass] / [length] ** 3", unit_hint="8 mg/L", to="mg/L")
-    model = apply_profile(build_full(), crp_mg_L=crp_mg_L, hamd=hamd, age=age, sleep=sleep)
+    model = apply_profile(build_full(), crp_mg_L=crp_mg_L(crp), hamd=hamd, age=age, sleep=sleep)
     return apply_evidence_filter(model, evidence) if evidence else model
 
 
-def run_simulation(*, compound: str, route: str, dose: str, infusion: str | None, every: str | None,
-                   doses: int, until: str, step: str | None, model=None, placebo: bool = False):
-    from nadsim.simulate import simulate, time_grid
+def make_regimen(compound: str, route: str, dose: str, infusion: str | None, every: str | None, doses: int) -> Regimen:
+    """The options' regimen: the article's drip (100 mL at 5 mL/min) is not forced on other routes."""
+    return parse_regimen(compound=compound, route=route, dose=dose, infusion=infusion, every=every, doses=doses)
 
-    regimen = parse_regimen(compound=compound, route=route, dose=dose, infusion=infusion, every=every, doses=doses)
+
+def grid_for(regimen: Regimen, until: str, step: str | None) -> np.ndarray:
     until_h = parse_quantity(until, "until", "[time]", unit_hint="24 h")
     step_h = parse_quantity(step, "step", "[time]", unit_hint="15 min") if step else None
     if until_h <= 0:
@@ -56,76 +101,85 @@ def run_simulation(*, compound: str, route: str, dose: str, infusion: str | None
         raise InputError("until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", until)
     if step_h is not None and (step_h <= 0 or until_h / step_h > 200_000):
         raise InputError("step", f"positive and giving at most 200000 points (>= {until_h / 200_000:g} h)", step)
-    grid = time_grid(until_h, step_h=step_h, regimen=regimen)
-    if placebo:  # the placebo arm: same visits and expectancy from the first drip, no active compound
-        from nadsim.model.library.full import with_trial_arm
-        from nadsim.simulate._api import default_model
-
-        ds = simulate(with_trial_arm(model or default_model(), start_h=regimen.doses[0].time_h), None, grid)
-        ds.attrs["regimen"] = f"placebo drips ({regimen.describe()} without NMN)"
-        return regimen, ds
-    ds = simulate(model, regimen=regimen, times=grid)
-    return regimen, ds
+    return time_grid(until_h, step_h=step_h, regimen=regimen)
 
 
-def print_table(ds, regimen, reference=None) -> None:
-    from nadsim.analysis import summarize
+def arms(model: Model, regimen: Regimen, grid: np.ndarray, *, progress: bool = True) -> dict[str, Any]:
+    """The dosed run, the same subject undosed (baseline orbit) and, for a model with a trial
+    arm, the placebo arm (same visits and expectancy from the first dose, no compound)."""
+    todo: dict[str, tuple[Model, Regimen | None]] = {"dosed": (model, regimen), "undosed": (model, None)}
+    if "trial_on" in model.parameters and regimen.doses:
+        todo["placebo"] = (with_trial_arm(model, start_h=regimen.doses[0].time_h), None)
+    runs: dict[str, Any] = {}
+    with progress_bar("simulating runs", enabled=progress, every_s=5.0) as upd:
+        for name, (m, reg) in todo.items():
+            runs[name] = simulate_run(m, reg, grid)
+            upd(len(runs), len(todo))
+    return runs
 
-    df = summarize(ds)
-    tab = Table(title=f"NAD+ pools after {regimen.describe()}", show_lines=False)
-    for col in ("pool", "unit", "baseline", "peak", "time of peak (h)", "change at peak", "AUC above baseline"):
+
+def _g(x: Any, fmt: str = ".4g") -> str:
+    return "-" if x is None or not math.isfinite(x) else format(x, fmt)
+
+
+def print_tables(runs: dict, regimen: Regimen) -> None:
+    ds, ref = runs["dosed"], runs["undosed"]
+    df = summarize(ds, reference=ref)
+    tab = Table(title=f"NAD+ pools after {regimen.describe()}: change from the same subject undosed "
+                      "(baseline orbit, same times)")
+    for col in ("pool", "unit", "baseline", "largest change", "time of largest change (h)", "change at end",
+                "AUC of the change"):
         tab.add_column(col, justify="left" if col == "pool" else "right")
-    for _, r in df.iterrows():
-        tab.add_row(r.variable, r.unit, f"{r.baseline:.4g}", f"{r.peak:.4g}", f"{r.time_of_peak_h:.2f}",
-                    f"{r.peak_change_pct:+.1f}%", f"{r.auc_above_baseline:.4g} {r.auc_unit}")
+    for r in df.to_dict(orient="records"):
+        tab.add_row(str(r["variable"]), str(r["unit"]), _g(r["baseline"]),
+                    f"{_g(r['largest_change'], '+.4g')} ({_g(r['largest_change_pct'], '+.1f')} %)",
+                    _g(r["time_of_largest_change_h"], ".2f"),
+                    f"{_g(r['end_change'], '+.4g')} ({_g(r['end_change_pct'], '+.1f')} %)",
+                    f"{_g(r['auc_change'], '+.4g')} {r['auc_unit']}")
     console.print(tab)
-    markers = [v for v in ("SIRT1_activity", "IL6", "CRP", "clock_amplitude", "sleep_quality", "stress_load",
-                           "HAMD", "PHQ9") if v in ds]
+    markers = [v for v in MARKERS if v in ds]
     if markers:
-        mt = Table(title="Pathway markers and depression score (research model, not medical advice)")
-        cols = ["marker", "unit", "baseline", "end", "change"]
-        if reference is not None:
-            cols.append("vs placebo drip")
+        pbo = runs.get("placebo")
+        mt = Table(title="Pathway markers and depression score at the end (research model, not medical advice)")
+        cols = ["marker", "unit", "baseline", "end", "change vs no treatment"]
+        if pbo is not None:
+            cols += ["of which placebo and natural course", "of which the compound"]
         for col in cols:
             mt.add_column(col, justify="left" if col == "marker" else "right")
         for v in markers:
-            y = ds[v].values
-            row = [v, ds[v].attrs.get("units", ""), f"{y[0]:.4g}", f"{y[-1]:.4g}", f"{y[-1] - y[0]:+.3g}"]
-            if reference is not None:
-                row.append(f"{y[-1] - reference[v].values[-1]:+.3g}")
+            y, y0 = ds[v].values, ref[v].values
+            row = [v, ds[v].attrs.get("units", "").replace("dimensionless", ""), _g(y0[0]), _g(y[-1]),
+                   _g(y[-1] - y0[-1], "+.3g")]
+            if pbo is not None:
+                row += [_g(pbo[v].values[-1] - y0[-1], "+.3g"), _g(y[-1] - pbo[v].values[-1], "+.3g")]
             mt.add_row(*row)
         console.print(mt)
-        if "HAMD" in markers:
-            note = ("'change' includes the placebo response (expectancy, visits, natural course) that any drip "
-                    "brings; 'vs placebo drip' is what the model attributes to the compound.")
-            console.print(f"[dim]{note if reference is not None else note.split(';')[0] + '.'}[/]")
+        if pbo is not None and "HAMD" in markers:
+            console.print("[dim]Any drip brings the placebo response and the natural course (grade A/B evidence); "
+                          "only the last column is what the model attributes to the compound "
+                          "(see `nadsim attribute` for its evidence grades).[/]")
     console.print(f"[dim]{ds.attrs['disclaimer']}[/]")
 
 
-def write_outputs(ds, regimen, *, fmt: str, out: Path | None, plot: Path | None, reference=None) -> None:
-    from nadsim.simulate._api import default_model
-
-    variables = [v for v in default_model().outputs if v in ds]
+def write_outputs(runs: dict, regimen: Regimen, *, fmt: str, out: Path | None, plot: Path | None,
+                  variables: list[str]) -> None:
+    ds = runs["dosed"]
     if fmt == "table":
-        print_table(ds, regimen, reference)
+        print_tables(runs, regimen)
         if out:
-            with atomic_path(out) as tmp:
-                _long_frame(ds, variables).to_csv(tmp, index=False)
+            write_csv(long_frame(ds["time"].values, dataset_series(ds, variables)), out)
     elif fmt == "csv":
-        frame = _long_frame(ds, variables)
+        frame = long_frame(ds["time"].values, dataset_series(ds, variables))
         if out:
-            with atomic_path(out) as tmp:
-                frame.to_csv(tmp, index=False)
+            write_csv(frame, out)
         else:
             typer.echo(frame.to_csv(index=False), nl=False)
-        if "HAMD" in variables:  # the CSV contract has no room for it, so the disclaimer goes to stderr
-            typer.echo(ds.attrs.get("disclaimer", ""), err=True)
+        # the CSV holds data only; the disclaimer goes to stderr
+        typer.echo(ds.attrs.get("disclaimer", ""), err=True)
     else:
-        payload = {
-            "metadata": {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()},
-            "time_h": ds["time"].values.tolist(),
-            "variables": {v: {"unit": ds[v].attrs.get("units", ""), "values": ds[v].values.tolist()} for v in variables},
-        }
+        payload = {"metadata": run_metadata(ds.attrs), "time_h": ds["time"].values.tolist(),
+                   "variables": {v: {"unit": ds[v].attrs.get("units", ""), "values": ds[v].values.tolist()}
+                                 for v in variables}}
         text = json.dumps(payload)
         if out:
             with atomic_path(out) as tmp:
@@ -133,77 +187,106 @@ def write_outputs(ds, regimen, *, fmt: str, out: Path | None, plot: Path | None,
         else:
             typer.echo(text)
     if plot:
-        from nadsim.report.plots import plot_nad_pools
-
-        with atomic_path(plot) as tmp:
-            plot_nad_pools(ds, tmp, title=regimen.describe())
+        with atomic_path(plot, field="--plot") as tmp:
+            plot_nad_pools(ds, tmp, title=regimen.describe(), reference=runs["undosed"])
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def simulate(
-        compound: Compound = "NMN",
-        route: Route = "iv",
-        dose: Dose = "300 mg",
-        infusion: Infusion = None,
-        every: Every = None,
-        doses: Doses = 1,
-        until: str = typer.Option("24 h", help="Simulated time from the first dose."),
-        step: str | None = typer.Option(None, help="Output grid step, e.g. '15 min'."),
-        format: str = typer.Option("table", "--format", help="table, csv or json."),
-        out: Path | None = typer.Option(None, help="Write the results (csv/json) to this file."),
-        plot: Path | None = typer.Option(None, help="Write a PNG plot of the NAD+ pools."),
-        population: int | None = typer.Option(None, "--population", help="Simulate N virtual subjects (writes --out FILE.parquet)."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the virtual population."),
-        backend: str = typer.Option("native", "--backend", help="Solver: native (compiled, default), scipy (the reference) or jax."),
-        device: str = typer.Option("cpu", "--device", help="cpu or gpu (jax backend)."),
-        cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (or 'local') for --population."),
-        evidence: str | None = typer.Option(None, "--evidence", help="Keep only mechanism links graded A|B|C|D|E or better (A: human RCT)."),
-        crp: Crp = None,
-        hamd: Hamd = None,
-        age: Age = None,
-        sleep: Sleep = None,
-        placebo: bool = typer.Option(False, "--placebo", help="Simulate the placebo arm: same drips and visits, no active compound."),
-    ) -> None:
-        """Simulate a dosing regimen and report the NAD+ metabolome."""
-        if population is not None:  # virtual population: nadsim.cli._trial owns this path
-            from nadsim.cli._trial import simulate_population_cli
+def simulate_population_cli(*, n: int, seed: int, out: Path | None, regimen: Regimen, until: str, step: str | None,
+                            backend: str, device: str, cluster: str | None, model: Model, progress: bool) -> None:
+    """``nadsim simulate --population N --seed S --out FILE.parquet``: subject x time rows."""
+    if out is None or out.suffix.lower() != ".parquet":
+        raise InputError("--out", "a file name ending in .parquet for --population", None if out is None else str(out))
+    if not out.parent.exists():
+        raise InputError("--out", "a path in an existing directory", str(out))
+    if not 1 <= n <= 10_000_000:
+        raise InputError("--population", "a number of subjects in [1, 10000000]", n)
+    t = grid_for(regimen, until, step)
+    pop = sample_population(n, model=model, seed=seed)
+    with progress_bar("simulating subjects", enabled=progress) as upd:
+        ds = simulate_population(model, regimen, t, pop, backend=backend, device=device, cluster=cluster,
+                                 progress=upd)
+    outputs = [o for o in model.outputs if o in ds]
+    frame = ds[outputs].to_dataframe().reset_index().rename(columns={"time": "time_h"})
+    covs = pop.frame().add_prefix("cov_").reset_index()  # cov_HAMD (baseline covariate) vs HAMD (output)
+    frame = frame.merge(covs, on="subject", how="left")
+    frame["status"] = np.repeat(ds["status"].values, t.size)
+    units = {o: ds[o].attrs.get("units", "") for o in outputs}
+    units.update({"time_h": "h", "subject": "", "status": "0 = solved"})
+    units.update({f"cov_{c.name}": c.unit for c in COVARIATES})
+    meta = run_metadata(ds.attrs, solver=f"nadsim.simulate.batch[{backend}/{device}]", n_subjects=n)
+    write_parquet(frame, out, units=units, metadata=meta)
+    n_fail = int((ds["status"].values != 0).sum())
+    console.print(f"{n} subjects x {t.size} times written to {out} ({n_fail} failed); seed {seed}, backend {backend}/{device}")
+    console.print(f"[dim]{ds.attrs['disclaimer']}[/]")
 
-            if any(v is not None for v in (crp, hamd, age, sleep)):
-                raise InputError("--population", "used without --crp/--hamd/--age/--sleep (a population draws them)", population)
-            simulate_population_cli(n=population, seed=seed, out=out, compound=compound, route=route, dose=dose,
-                                    infusion=infusion, every=every, doses=doses, until=until, step=step,
-                                    backend=backend, device=device, cluster=cluster,
-                                    model=patient_model(evidence=evidence) if evidence else None)
-            return
-        if format not in FORMATS:
-            raise InputError("--format", f"one of {', '.join(FORMATS)}", format)
-        if plot is not None and plot.suffix.lower() != ".png":
-            raise InputError("--plot", "a file name ending in .png", str(plot))
-        model = patient_model(evidence=evidence, crp=crp, hamd=hamd, age=age, sleep=sleep)
-        regimen, ds = run_simulation(compound=compound, route=route, dose=dose, infusion=infusion,
-                                     every=every, doses=doses, until=until, step=step, model=model,
-                                     placebo=placebo)
-        if evidence:
-            ds.attrs["evidence_filter"] = f"links graded {evidence.strip().upper()} or better"
-        reference = None
-        if format == "table" and not placebo and "HAMD" in ds:  # never show a mood change without its placebo
-            _, reference = run_simulation(compound=compound, route=route, dose=dose, infusion=infusion,
-                                          every=every, doses=doses, until=until, step=step, model=model,
-                                          placebo=True)
-        write_outputs(ds, regimen, fmt=format, out=out, plot=plot, reference=reference)
 
-    @app.command()
-    def demo(
-        plot: Path = typer.Option(Path("nadsim-demo.png"), help="Where to write the plot."),
-        until: str = typer.Option("72 h", help="Simulated time."),
-    ) -> None:
-        """The article's regimen: 300 mg NMN by IV drip (100 mL at 5 mL/min); table and plot."""
-        def article(placebo: bool = False):
-            return run_simulation(compound="NMN", route="iv", dose="300 mg", infusion="100 mL at 5 mL/min",
-                                  every=None, doses=1, until=until, step=None, placebo=placebo)
+@app.command()
+def simulate(
+    compound: Compound = CompoundName("NMN"),
+    route: Route = RouteName("iv"),
+    dose: Dose = "300 mg",
+    infusion: Infusion = None,
+    every: Every = None,
+    doses: Doses = 1,
+    until: Until = "24 h",
+    step: Step = None,
+    format: SimFormat = typer.Option(SimFormat.table, "--format", case_sensitive=False,
+                                     help="table (two summary tables), csv (tidy: time_h, variable, value, unit) or json."),
+    out: Path | None = typer.Option(None, help="Write the results (CSV for table/csv, JSON for json; Parquet with --population)."),
+    plot: Path | None = typer.Option(None, help="Write a PNG plot of the NAD+ pools and plasma metabolites."),
+    population: int | None = typer.Option(None, "--population", min=1, help="Simulate N virtual subjects (writes --out FILE.parquet)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the virtual population."),
+    backend: BackendOpt = Backend.native,
+    device: DeviceOpt = Device.cpu,
+    cluster: str | None = typer.Option(None, "--cluster", metavar="ADDRESS",
+                                       help="Dask scheduler address (or 'local') for --population."),
+    evidence: Evidence = None,
+    crp: Crp = None,
+    hamd: Hamd = None,
+    age: Age = None,
+    sleep: Sleep = None,
+    placebo: bool = typer.Option(False, "--placebo", help="Simulate the placebo arm: same drips and visits, no active compound."),
+    progress: Progress = True,
+) -> None:
+    """Simulate a dosing regimen (one patient or a virtual population) and report the NAD+ metabolome."""
+    grade = evidence.value if evidence is not None else None
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise InputError("--plot", "a file name ending in .png", str(plot))
+    regimen = make_regimen(compound.value, route.value, dose, infusion, every, doses)
+    if population is not None:
+        if any(v is not None for v in (crp, hamd, age, sleep)):
+            raise InputError("--population", "used without --crp/--hamd/--age/--sleep (a population draws them)", population)
+        model = patient_model(evidence=grade) if grade else build_model("default")
+        simulate_population_cli(n=population, seed=seed, out=out, regimen=regimen, until=until, step=step,
+                                backend=backend.value, device=device.value, cluster=cluster, model=model,
+                                progress=progress)
+        return
+    model = patient_model(evidence=grade, crp=crp, hamd=hamd, age=age, sleep=sleep)
+    grid = grid_for(regimen, until, step)
+    variables = list(model.outputs)
+    if placebo:  # the placebo arm: same visits and expectancy from the first drip, no active compound
+        ds = simulate_run(with_trial_arm(model, start_h=regimen.doses[0].time_h), None, grid)
+        ds.attrs["regimen"] = f"placebo drips ({regimen.describe()} without the compound)"
+        runs = {"dosed": ds, "undosed": simulate_run(model, None, grid)}
+    elif format is SimFormat.table or plot:
+        runs = arms(model, regimen, grid, progress=progress)
+    else:
+        runs = {"dosed": simulate_run(model, regimen, grid)}
+    if grade:
+        runs["dosed"].attrs["evidence_filter"] = f"links graded {grade} or better"
+    if plot and "undosed" not in runs:
+        runs["undosed"] = simulate_run(model, None, grid)
+    write_outputs(runs, regimen, fmt=format.value, out=out, plot=plot, variables=[v for v in variables if v in runs["dosed"]])
 
-        regimen, ds = article()
-        reference = article(placebo=True)[1] if "HAMD" in ds else None
-        write_outputs(ds, regimen, fmt="table", out=None, plot=plot, reference=reference)
-        console.print(f"plot written to {plot}")
+
+@app.command()
+def demo(
+    plot: Path = typer.Option(Path("nadsim-demo.png"), help="Where to write the plot (PNG)."),
+    until: Until = "72 h",
+) -> None:
+    """The article's regimen: 300 mg NMN by IV drip (100 mL at 5 mL/min); table and plot."""
+    regimen = make_regimen("NMN", "iv", "300 mg", "100 mL at 5 mL/min", None, 1)
+    model = patient_model()
+    runs = arms(model, regimen, grid_for(regimen, until, None))
+    write_outputs(runs, regimen, fmt="table", out=None, plot=plot, variables=[])
+    console.print(f"plot written to {plot}")

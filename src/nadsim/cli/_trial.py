@@ -1,4 +1,4 @@
-"""``nadsim trial ...`` (run, resume, status, list, power, report) and ``nadsim sensitivity``."""
+"""``nadsim trial ...``: run, resume, status, list, power, report."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from rich.progress import (
 
 from nadsim._errors import InputError
 from nadsim.cli._app import atomic_path, console, err_console
-from nadsim.cli._options import Compound, Dose, Doses, Every, Infusion, Route
-from nadsim.population import BACKENDS
 
 trial_app = typer.Typer(help="In-silico trials: run, resume after a crash, power, HTML report.", no_args_is_help=True)
 
@@ -99,8 +97,8 @@ def run_cmd(
 @trial_app.command("resume")
 def resume_cmd(
     run_id: str = typer.Argument(..., help="Run id printed by `nadsim trial run`."),
-    workers: int | None = typer.Option(None, help="Worker processes."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    workers: int | None = typer.Option(None, help="Worker processes (default: CPU count, at most 8)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
 ) -> None:
     """Finish an interrupted run into its original output directory."""
     from nadsim.trial import Registry, resume_trial
@@ -112,7 +110,7 @@ def resume_cmd(
 
 
 @trial_app.command("status")
-def status_cmd(run_id: str = typer.Argument(...)) -> None:
+def status_cmd(run_id: str = typer.Argument(..., help="Run id printed by `nadsim trial run`.")) -> None:
     """Chunks done, status and timings of a run."""
     from nadsim.trial import trial_status
 
@@ -136,7 +134,7 @@ def power_cmd(
     replicates: int = typer.Option(1000, help="Replicate trials per n."),
     grid: str | None = typer.Option(None, help="Comma-separated n per arm (default: the trial's grid, extended until it brackets the target)."),
     workers: int | None = typer.Option(None, help="Worker processes (trial file only)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
 ) -> None:
     """Subjects per arm for the target power under the model's distribution of effects."""
     from nadsim.trial import Registry, run_trial
@@ -202,131 +200,9 @@ def power_cmd(
 
 
 @trial_app.command("report")
-def report_cmd(run_id: str = typer.Argument(...)) -> None:
+def report_cmd(run_id: str = typer.Argument(..., help="Run id printed by `nadsim trial run`.")) -> None:
     """Write report.html (tables, time courses with bands, power curve, forest plot) into the run's directory."""
     from nadsim.trial._report import write_report
 
     path = write_report(run_id)
     console.print(f"report written to {path}")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(trial_app, name="trial")
-
-    @app.command()
-    def sensitivity(
-        output: str = typer.Option("whole_blood_NAD", help="Model output to analyse."),
-        metric: str = typer.Option("change_final", help="final, max, min, mean, change_final, change_max, percent_change_final."),
-        method: str = typer.Option("local", help="local (normalised coefficients) or sobol (global, SALib)."),
-        parameters: str | None = typer.Option(None, help="Comma-separated free parameters (default: all non-zero free ones for local; required for sobol)."),
-        compound: Compound = "NMN", route: Route = "iv", dose: Dose = "300 mg",
-        infusion: Infusion = "100 mL at 5 mL/min", every: Every = None, doses: Doses = 1,
-        until: str = typer.Option("24 h", help="Simulated time from the first dose."),
-        step: str = typer.Option("1 h", help="Output grid step."),
-        n: int = typer.Option(64, help="Sobol base sample size (power of two); runs n (d + 2) simulations."),
-        spread: float | None = typer.Option(None, help="Sobol ranges value/(1+s)..value*(1+s) instead of the table's bounds."),
-        seed: int = typer.Option(0),
-        model: str = typer.Option("default", help="default, full or nad_core."),
-        backend: str = typer.Option("native", help="Solver: native (default), scipy (reference) or jax."),
-        device: str = typer.Option("cpu", help="cpu or gpu (jax backend)."),
-        out: Path | None = typer.Option(None, help="Write the table (CSV or JSON by suffix)."),
-        plot: Path | None = typer.Option(None, help="Tornado (local) or Sobol bar plot (PNG)."),
-    ) -> None:
-        """Local or global (Sobol) sensitivity of a model output to its parameters."""
-        import numpy as np
-
-        from nadsim._units import parse_quantity
-        from nadsim.analysis.sensitivity import (
-            bounds_for,
-            local_sensitivity,
-            model_metric,
-            sobol_indices,
-            sobol_plot,
-            tornado_plot,
-        )
-        from nadsim.dosing import parse_regimen
-        from nadsim.simulate import time_grid
-        from nadsim.trial._run import build_model
-
-        if method not in ("local", "sobol"):
-            raise InputError("--method", "local or sobol", method)
-        if plot is not None and plot.suffix.lower() != ".png":
-            raise InputError("--plot", "a file name ending in .png", str(plot))
-        m = build_model(model)
-        regimen = parse_regimen(compound=compound, route=route, dose=dose, infusion=infusion, every=every, doses=doses)
-        until_h = parse_quantity(until, "until", "[time]", unit_hint="24 h")
-        step_h = parse_quantity(step, "step", "[time]", unit_hint="1 h")
-        t = time_grid(until_h, step_h=step_h, regimen=regimen)
-        if parameters:
-            names = [p.strip() for p in parameters.split(",") if p.strip()]
-        elif method == "local":
-            names = [p for p in m.parameter_names if m.parameters[p].expr is None and m.parameters[p].value != 0
-                     and not p.startswith("inf_") and m.parameters[p].bounds[0] < m.parameters[p].bounds[1]]
-        else:
-            raise InputError("--parameters", "a comma-separated list of parameters for sobol", None)
-        f = model_metric(m, regimen, t, output, names, metric=metric, backend=backend, device=device)
-        title = f"{metric} of {output} after {regimen.describe()}"
-        if method == "local":
-            df = local_sensitivity(f, names, [m.parameters[p].value for p in names])
-            if plot:
-                with atomic_path(plot) as tmp:
-                    tornado_plot(df, tmp, title=title)
-        else:
-            b = bounds_for(m, names, spread=spread)
-            logs = [lo > 0 and hi / lo > 10 for lo, hi in b]
-            df = sobol_indices(f, names, b, n=n, seed=seed, log_scale=logs)
-            if plot:
-                with atomic_path(plot) as tmp:
-                    sobol_plot(df, tmp, title=title)
-        console.print(df.to_string(index=False, float_format=lambda x: f"{x:.4g}"), highlight=False)
-        if out:
-            with atomic_path(out) as tmp:
-                if out.suffix.lower() == ".json":
-                    tmp.write_text(df.replace({np.nan: None}).to_json(orient="records", indent=1), encoding="utf-8")
-                else:
-                    df.to_csv(tmp, index=False)
-
-
-def simulate_population_cli(*, n: int, seed: int, out: Path | None, compound: str, route: str, dose: str,
-                            infusion: str | None, every: str | None, doses: int, until: str, step: str | None,
-                            backend: str, device: str, cluster: str | None, model=None) -> None:
-    """``nadsim simulate --population N --seed S --out FILE.parquet``: long table subject x time x output."""
-    import numpy as np
-
-    from nadsim._units import parse_quantity
-    from nadsim.dosing import parse_regimen
-    from nadsim.population import sample_population, simulate_population
-    from nadsim.simulate import time_grid
-    from nadsim.trial._registry import atomic_write_parquet
-    from nadsim.trial._run import build_model
-
-    if out is None or out.suffix.lower() != ".parquet":
-        raise InputError("--out", "a file name ending in .parquet for --population", None if out is None else str(out))
-    if not out.parent.exists():
-        raise InputError("--out", "a path in an existing directory", str(out))
-    if not 1 <= n <= 10_000_000:
-        raise InputError("--population", "a number of subjects in [1, 10000000]", n)
-    if backend not in BACKENDS:
-        raise InputError("--backend", f"one of {', '.join(BACKENDS)}", backend)
-    if device not in ("cpu", "gpu"):
-        raise InputError("--device", "cpu or gpu", device)
-    regimen = parse_regimen(compound=compound, route=route, dose=dose, infusion=infusion, every=every, doses=doses)
-    until_h = parse_quantity(until, "until", "[time]", unit_hint="24 h")
-    if until_h < regimen.last_time_h:
-        raise InputError("until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", until)
-    step_h = parse_quantity(step, "step", "[time]", unit_hint="1 h") if step else None
-    t = time_grid(until_h, step_h=step_h, regimen=regimen)
-    model = model or build_model("default")
-    pop = sample_population(n, model=model, seed=seed)
-    ds = simulate_population(model, regimen, t, pop, backend=backend, device=device, cluster=cluster)
-    outputs = [o for o in model.outputs if o in ds] if getattr(model, "outputs", None) else [
-        v for v in ds.data_vars if ds[v].dims == ("subject", "time")]
-    frame = ds[outputs].to_dataframe().reset_index()
-    frame = frame.rename(columns={"time": "time_h"})
-    covs = pop.frame().add_prefix("cov_").reset_index()  # cov_HAMD (baseline covariate) vs HAMD (output)
-    frame = frame.merge(covs, on="subject", how="left")
-    frame["status"] = np.repeat(ds["status"].values, t.size)
-    atomic_write_parquet(frame, out)
-    n_fail = int((ds["status"].values != 0).sum())
-    console.print(f"{n} subjects x {t.size} times written to {out} ({n_fail} failed); seed {seed}, backend {backend}/{device}")
-    console.print(f"[dim]{ds.attrs['disclaimer']}[/]")

@@ -6,6 +6,7 @@ from nadsim.evidence._claims import Claim as Claim
 from nadsim.evidence._claims import audit_claims as audit_claims
 from nadsim.evidence._claims import load_claims as load_claims
 from nadsim.evidence._claims import render_claims as render_claims
+from nadsim.evidence._grades import CONTEXT_LINKS as CONTEXT_LINKS
 from nadsim.evidence._grades import GRADE_ORDER as GRADE_ORDER
 from nadsim.evidence._grades import Attribution as Attribution
 from nadsim.evidence._grades import apply_evidence_filter as apply_evidence_filter
@@ -14,6 +15,7 @@ from nadsim.evidence._grades import check_grade as check_grade
 
 __all__ = [
     "CLAIMS_FILE",
+    "CONTEXT_LINKS",
     "GRADE_ORDER",
     "Attribution",
     "AuditResult",

@@ -10,7 +10,7 @@ compartment (volume parameter)    ``compartment`` (litre, constant) whose size i
                                   ``initialAssignment`` to the volume parameter
 species (uM)                      ``species`` with ``substanceUnits="umol"``,
                                   ``hasOnlySubstanceUnits=false``, initial concentration
-                                  = the undosed baseline (:func:`nadsim.simulate.steady_state`)
+                                  = the undosed baseline (:func:`nadsim.simulate.baselines`)
 reaction (umol/h)                 ``reaction`` whose ``kineticLaw`` is the rate (umol/h);
                                   species read but not converted become modifiers
 ``State`` (non-chemical ODE)      ``parameter`` (``constant=false``) with a ``rateRule``,

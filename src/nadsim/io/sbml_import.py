@@ -11,8 +11,9 @@ Not supported (an :class:`~nadsim.InputError` names the element): algebraic rule
 reaction ids used in formulas, SBML packages that change the maths (comp, fbc, ...).
 
 Units: nadsim keeps the file's own numbers. Time is converted to hours when the file declares
-its time unit (every rate is multiplied by model-time-units per hour), so that nadsim's time
-axis is always h; amounts and volumes stay in the file's units and the species' unit label
+its time unit, or by SBML's default when it does not (Level 1-2: seconds; every rate is
+multiplied by model-time-units per hour), so that nadsim's time axis is always h; a Level 3
+file without ``timeUnits`` has none and is read as hours; amounts and volumes stay in the file's units and the species' unit label
 records them. Foreign files rarely declare units for every parameter, so the imported model
 skips nadsim's dimensional and moiety-balance checks (it is an :class:`ImportedModel`) but
 keeps the structural ones (unique ids, defined symbols).
@@ -209,8 +210,14 @@ class _Maths:
 
 
 def _time_unit_h(libsbml: Any, sm: Any) -> float | None:
-    """Hours per model time unit, or None when the file does not declare it."""
+    """Hours per model time unit, or None when the file does not declare it.
+
+    SBML Level 1 and 2 have a built-in time unit, ``second``, that a file may redefine with a
+    unit definition of id ``time``; Level 3 has no default (``timeUnits`` or nothing).
+    """
     tu = sm.getTimeUnits() if sm.isSetTimeUnits() else ""
+    if not tu and sm.getLevel() < 3:
+        tu = "time" if sm.getUnitDefinition("time") is not None else "second"
     if not tu:
         return None
     if tu == "second":

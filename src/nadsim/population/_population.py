@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,10 +154,11 @@ def simulate_population(model: Model | None, regimen: Regimen | None, times: Seq
                         population: VirtualPopulation, *, outputs: Sequence[str] | None = None,
                         backend: str | None = None, device: str = "cpu", rtol: float | None = None,
                         atol: float | None = None, cluster: Any = None, chunk_size: int | None = None,
-                        progress: Any = None) -> xr.Dataset:
+                        progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
     """Simulate every subject; returns a Dataset with dims ``(subject, time)``.
 
     Subjects whose integration failed have ``status != 0`` and NaN outputs (the run goes on).
+    ``progress(done, total)`` is called as subjects finish.
     """
     from nadsim import __version__
     from nadsim.simulate._api import DISCLAIMER, default_model

@@ -1,13 +1,33 @@
-"""Static plots written with matplotlib's non-interactive backend."""
+"""Static figures written with matplotlib's non-interactive backend.
+
+Every figure follows the same rules (issue #16): a unit on every axis, a title that says what is
+drawn (and fits: ``constrained_layout`` and titles wrapped to the axes), a legend that does not
+hide the data, and no series that is zero everywhere. :func:`save` writes every figure the same
+way (PNG, 120 dpi).
+"""
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import font_manager
+
+from nadsim.report._html import translator
+
+# Japanese figure text needs a CJK font; matplotlib falls back along the family list per glyph
+_CJK = [f for f in ("Noto Sans CJK JP", "Noto Sans JP", "IPAGothic") if f in {x.name for x in font_manager.fontManager.ttflist}]
+if _CJK:
+    plt.rcParams["font.family"] = ["DejaVu Sans", _CJK[0]]
+
+__all__ = ["GRADE_COLOURS", "PLASMA", "POOLS", "new_figure", "plot_nad_pools", "save", "wrap"]
 
 POOLS = {
     "whole_blood_NAD": "whole blood",
@@ -17,28 +37,59 @@ POOLS = {
     "brain_NAD": "brain",
 }
 PLASMA = {"plasma_NMN": "NMN", "plasma_NR": "NR", "plasma_NAM": "NAM", "plasma_NAD": "NAD+", "plasma_MeNAM": "MeNAM"}
+#: the web page's grade colours (style.css --grade-A ... --grade-E), so figures and page agree
+GRADE_COLOURS = {"A": "#1a7f37", "B": "#2f81f7", "C": "#bf8700", "D": "#d4622b", "E": "#8c959f"}
+DISCLAIMER_LINE = "nadsim research model, not medical advice"
 
 
-def plot_nad_pools(ds, path: Path | str, *, title: str = "") -> None:
-    """Two panels: NAD+ per compartment as % of baseline, and plasma metabolites (uM)."""
-    t = ds["time"].values
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    for v, label in POOLS.items():
-        if v in ds:
-            y = ds[v].values
-            a.plot(t, 100 * y / y[0], label=f"{label} ({y[0]:.0f} uM at baseline)")
-    a.set_xlabel("time (h)")
-    a.set_ylabel("NAD+ (% of baseline)")
-    a.set_title("NAD+ by compartment")
-    a.legend(fontsize=8)
-    for v, label in PLASMA.items():
-        if v in ds:
-            b.plot(t, ds[v].values, label=label)
-    b.set_yscale("symlog", linthresh=0.1)
-    b.set_xlabel("time (h)")
-    b.set_ylabel("plasma concentration (uM)")
-    b.set_title("plasma metabolites")
-    b.legend(fontsize=8)
-    fig.suptitle(f"{title}\nnadsim research model, not medical advice", fontsize=10)
-    fig.savefig(path, dpi=110, format="png")
+def wrap(text: str, width: int = 70) -> str:
+    """A title broken into lines of at most ``width`` characters (so it is never clipped)."""
+    return "\n".join(textwrap.wrap(text, width)) if text else ""
+
+
+def new_figure(width: float, height: float, **kw: Any) -> tuple[Any, Any]:
+    return plt.subplots(figsize=(width, height), layout="constrained", **kw)
+
+
+def save(fig: Any, path: Path | str, *, dpi: int = 120) -> Path:
+    """Write ``fig`` as PNG and close it."""
+    fig.savefig(path, dpi=dpi, format="png")
     plt.close(fig)
+    return Path(path)
+
+
+def _nonzero(y: np.ndarray) -> bool:
+    return bool(np.any(np.nan_to_num(np.asarray(y, dtype=float)) != 0))
+
+
+def plot_nad_pools(ds: Any, path: Path | str, *, title: str = "", reference: Any = None,
+                   t: Callable[..., str] | None = None) -> Path:
+    """Two panels: NAD+ per compartment (change from the same subject undosed, % of it; without
+    a reference, % of the value at t = 0) and plasma metabolites (uM, log scale). ``t`` gives
+    the labels (the page's i18n dictionary; default English)."""
+    t = t or translator("en")
+    time = ds["time"].values
+    fig, (a, b) = new_figure(11.5, 4.6, ncols=2)
+    for v in POOLS:
+        if v not in ds:
+            continue
+        y = ds[v].values
+        base = reference[v].values if reference is not None else np.full_like(y, y[0])
+        a.plot(time, 100 * (y - base) / base, label=t("fig.undosed", name=t(f"var.{v}"), value=f"{base[0]:.0f}"))
+    a.axhline(0, color="k", lw=0.6)
+    a.set_xlabel(t("chart.time"))
+    ref = "undosed" if reference is not None else "t0"
+    a.set_ylabel(t(f"fig.nad.ylabel.{ref}"))
+    a.set_title(wrap(t(f"fig.nad.title.{ref}"), 55), fontsize=10)
+    a.legend(fontsize=8)
+    for v in PLASMA:
+        if v in ds and _nonzero(ds[v].values):
+            b.plot(time, ds[v].values, label=t(f"var.{v}"))
+    b.set_yscale("symlog", linthresh=0.1)
+    b.set_xlabel(t("chart.time"))
+    b.set_ylabel(t("fig.plasma.ylabel"))
+    b.set_title(t("fig.plasma.title"), fontsize=10)
+    b.legend(fontsize=8)
+    line = t("fig.disclaimer")
+    fig.suptitle(wrap(f"{title} · {line}" if title else line, 110), fontsize=10)
+    return save(fig, path)

@@ -9,7 +9,6 @@ library are installed (the mechanism model, the evidence audit, trials).
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import math
 import time
@@ -20,18 +19,25 @@ from typing import Any
 import numpy as np
 
 from nadsim._errors import InputError
+from nadsim.analysis import summarize
+from nadsim.evidence._grades import CONTEXT_LINKS
+from nadsim.report._data import long_frame
+from nadsim.report._html import png_data_uri, render, translator
+from nadsim.report.plots import plot_nad_pools
 from nadsim.web.schemas import PatientProfile, RegimenIn, SimulateRequest
 
 __all__ = [
     "GROUPS",
     "capabilities",
+    "csv_headers",
     "csv_text",
     "make_regimen",
     "parameters_table",
     "run_simulation",
 ]
 
-#: chart groups: NAD+ per compartment, pathway markers (metabolites and mechanism outputs), HAM-D
+#: chart groups: NAD+ per compartment, NAD+ precursors and metabolites ("markers"), mechanism
+#: outputs, HAM-D, urinary excretion
 NAD_POOLS = ("whole_blood_NAD", "pbmc_NAD", "plasma_NAD", "liver_NAD", "muscle_NAD", "brain_NAD")
 METABOLITES = ("plasma_NMN", "plasma_NR", "plasma_NAM", "plasma_NA", "plasma_MeNAM", "plasma_PY",
                "pbmc_NAAD", "brain_NAM")
@@ -148,6 +154,11 @@ def build_model(profile: PatientProfile, min_grade: str, trial_context: bool = F
     if trial_context and full is not None and hasattr(full, "with_trial_arm") and "trial_on" in base.parameters:
         updates.update(dict(_trial_updates()))
         applied["trial_context"] = True
+    elif not trial_context:
+        # a dosed patient is always in a treatment arm (nadsim.simulate), so "off" switches the
+        # placebo and natural-course links off: HAM-D then shows the mechanisms' effect alone
+        # (the checkbox used to change nothing: issue #16)
+        updates.update({lk.gate: 0.0 for lk in base.links if lk.name in CONTEXT_LINKS})
     updates = {k: v for k, v in updates.items() if model.parameters[k].value != v}
     return (model.with_parameters(updates) if updates else model), applied
 
@@ -204,8 +215,12 @@ def _descriptions(model: Any) -> dict[str, str]:
 
 
 def run_simulation(req: SimulateRequest) -> dict[str, Any]:
-    """Simulate one request; return time, series (with bands when asked), summary, metadata."""
-    from nadsim.analysis import summarize
+    """Simulate one request; return time, series (with bands when asked), summary, metadata.
+
+    The summary is the response to the dose: each output minus the same patient simulated
+    without dosing on the same grid (see :func:`nadsim.analysis.summarize`). Outputs that are
+    zero everywhere in the run are not offered.
+    """
     from nadsim.simulate import simulate
 
     t0 = time.perf_counter()
@@ -215,21 +230,20 @@ def run_simulation(req: SimulateRequest) -> dict[str, Any]:
         raise InputError("until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", req.until_h)
     times = _grid(req.until_h, regimen)
     ds = simulate(model, regimen, times, rtol=_WEB_RTOL, atol=_WEB_ATOL)
-    names = _variables(model, ds)
+    undosed = simulate(model, None, ds["time"].values, rtol=_WEB_RTOL, atol=_WEB_ATOL)
+    names = [n for n in _variables(model, ds) if np.any(np.nan_to_num(ds[n].values) != 0)]
     desc = _descriptions(model)
     series: dict[str, Any] = {}
     for n in names:
         y = np.asarray(ds[n].values, dtype=float)
         series[n] = {"unit": ds[n].attrs.get("units", ""), "group": _group_of(n, model),
                      "description": desc.get(n, ""), "key": n in NAD_POOLS + METABOLITES + HAMD_NAMES + KEY_MECHANISMS,
-                     "values": _clean(y)}
+                     "values": _clean(y), "undosed": _clean(np.asarray(undosed[n].values, dtype=float))}
     band_info = None
     if req.uncertainty.samples > 0:
         band_info = _add_bands(model, regimen, ds["time"].values, names, series, req)
     summary = summarize(ds, [n for n in names if series[n]["group"] in ("nad", "hamd")
-                             or n in ("CRP", "IL6", "SIRT1_activity", "sleep_quality")])
-    summary["end"] = [float(ds[v].values[-1]) for v in summary["variable"]]
-    summary["end_change_pct"] = [100.0 * (e - b) / b if b else float("nan") for e, b in zip(summary["end"], summary["baseline"], strict=True)]
+                             or n in ("CRP", "IL6", "SIRT1_activity", "sleep_quality")], reference=undosed)
     meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()}
     meta.update({"applied": applied, "uncertainty": band_info,
                  "compute_s": round(time.perf_counter() - t0, 4), "n_points": int(ds.sizes["time"])})
@@ -301,73 +315,52 @@ def _add_bands(model: Any, regimen: Any, times: np.ndarray, names: list[str], se
 
 # --------------------------------------------------------------------------- downloads
 def csv_text(result: dict[str, Any]) -> str:
-    """Wide CSV: ``time_h`` then one column per series (``name [unit]``), bands as ``_lower``/``_upper``."""
-    import csv
+    """The tidy long CSV of the CLI (``time_h, variable, value, unit``, plus ``lower, upper``
+    with bands); the run metadata go in :func:`csv_headers`, since comment lines would break
+    ``pandas.read_csv``."""
+    series = {n: {k: s[k] for k in ("unit", "values", "lower", "upper") if k in s} for n, s in result["series"].items()}
+    for s in series.values():
+        for k in ("values", "lower", "upper"):
+            if k in s:
+                s[k] = [np.nan if v is None else v for v in s[k]]
+    return long_frame(result["time_h"], series).to_csv(index=False, float_format="%.10g")
 
-    buf = io.StringIO()
-    buf.write(f"# {disclaimers()['en']}\n")
-    buf.write(f"# regimen: {result['regimen']}; model {result['metadata'].get('model')} "
-              f"{result['metadata'].get('model_hash')}; nadsim {result['metadata'].get('nadsim_version')}\n")
-    cols, data = ["time_h"], [result["time_h"]]
-    for n, s in result["series"].items():
-        cols.append(f"{n} [{s['unit']}]")
-        data.append(s["values"])
-        for b in ("lower", "upper"):
-            if b in s:
-                cols.append(f"{n}_{b} [{s['unit']}]")
-                data.append(s[b])
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols)
-    for row in zip(*data, strict=True):
-        w.writerow(["" if v is None else f"{v:.10g}" for v in row])
-    return buf.getvalue()
+
+def csv_headers(result: dict[str, Any]) -> dict[str, str]:
+    """Run metadata for the CSV download (ASCII response headers)."""
+    m = result["metadata"]
+    return {"X-Nadsim-Version": str(m.get("nadsim_version", "")), "X-Nadsim-Model": str(m.get("model", "")),
+            "X-Nadsim-Model-Hash": str(m.get("model_hash", "")), "X-Nadsim-Solver": str(m.get("solver", "")),
+            "X-Nadsim-Rtol": str(m.get("rtol", "")),
+            "X-Nadsim-Regimen": result["regimen"].encode("ascii", "replace").decode(),
+            "X-Nadsim-Disclaimer": disclaimers()["en"]}
 
 
 def report_html(result: dict[str, Any], req: SimulateRequest, lang: str = "en") -> str:
-    """A self-contained HTML report (no scripts): regimen, profile, summary, figure, disclaimer."""
-    import base64
-    import html
+    """A self-contained HTML report (no scripts), every word from the page's i18n files."""
     import tempfile
     from pathlib import Path
 
     import xarray as xr
 
-    from nadsim.report.plots import plot_nad_pools
+    def dataset(key: str) -> Any:
+        return xr.Dataset({n: xr.DataArray(np.asarray([np.nan if v is None else v for v in s[key]], dtype=float),
+                                           dims="time", attrs={"units": s["unit"]})
+                           for n, s in result["series"].items()}, coords={"time": np.asarray(result["time_h"])})
 
-    ds = xr.Dataset({n: xr.DataArray(np.asarray([np.nan if v is None else v for v in s["values"]]), dims="time",
-                                     attrs={"units": s["unit"]}) for n, s in result["series"].items()},
-                    coords={"time": np.asarray(result["time_h"])})
+    t = translator(lang)
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "fig.png"
-        plot_nad_pools(ds, p, title=result["regimen"])
-        img = base64.b64encode(p.read_bytes()).decode()
-    ja = lang == "ja"
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(r['variable'])}</td><td>{e(r['unit'])}</td><td>{r['baseline']:.4g}</td><td>{r['peak']:.4g}</td>"
-        f"<td>{r['time_of_peak_h']:.2f}</td><td>{(r['peak_change_pct'] or 0):+.1f}%</td></tr>" for r in result["summary"])
-    prof = "".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in req.profile.model_dump().items())
+        plot_nad_pools(dataset("values"), p, title=result["regimen"], reference=dataset("undosed"), t=t)
+        figure = png_data_uri(p)
     meta = result["metadata"]
-
-    def t(en_: str, ja_: str) -> str:
-        return ja_ if ja else en_
-
-    return f"""<!doctype html><html lang="{'ja' if ja else 'en'}"><head><meta charset="utf-8">
-<title>nadsim {t('report', 'レポート')}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#1c2733}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccd;padding:4px 8px;text-align:right}}
-td:first-child,th:first-child{{text-align:left}}.disc{{background:#fff4e0;border-left:4px solid #e0a030;padding:8px 12px}}</style>
-</head><body><h1>nadsim — {t('simulation report', 'シミュレーション レポート')}</h1>
-<p class="disc">{e(disclaimers()['ja' if ja else 'en'])}</p>
-<h2>{t('Regimen', 'レジメン')}</h2><p>{e(result['regimen'])}; {t('simulated time', 'シミュレーション時間')} {req.until_h:g} h</p>
-<h2>{t('Patient profile', '患者プロファイル')}</h2><table>{prof}</table>
-<p>{t('Covariates used by this model', 'このモデルが使用した共変量')}: {e(', '.join(meta['applied']['profile']) or t('none', 'なし'))}</p>
-<h2>{t('Summary', '要約')}</h2><table><tr><th>{t('output', '出力')}</th><th>{t('unit', '単位')}</th><th>{t('baseline', 'ベースライン')}</th>
-<th>{t('peak', 'ピーク')}</th><th>{t('time of peak (h)', 'ピーク時刻 (h)')}</th><th>{t('change at peak', 'ピーク時変化')}</th></tr>{rows}</table>
-<h2>{t('NAD+ pools', 'NAD+ プール')}</h2><img alt="NAD+" style="max-width:100%" src="data:image/png;base64,{img}">
-<p><small>nadsim {e(str(meta.get('nadsim_version')))} · {t('model', 'モデル')} {e(str(meta.get('model')))} {e(str(meta.get('model_hash')))}
-· {e(str(meta.get('solver')))} rtol {meta.get('rtol')} · {e(str(meta.get('created')))}</small></p>
-</body></html>"""
+    footer = t("report.footer", version=meta.get("nadsim_version"), model=meta.get("model"),
+               hash=str(meta.get("model_hash"))[:12], solver=meta.get("solver"), rtol=meta.get("rtol"),
+               created=meta.get("created"))
+    return render("simulation.html.j2", lang=lang, disclaimer=disclaimers()[lang], regimen=result["regimen"],
+                  until_h=req.until_h, profile=list(req.profile.model_dump().items()),
+                  used=meta["applied"]["profile"], trial_context=meta["applied"]["trial_context"],
+                  summary=result["summary"], figure=figure, footer=footer)
 
 
 # --------------------------------------------------------------------------- tables

@@ -35,6 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import swagger_ui_bundle
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -213,7 +214,7 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
         description=("NAD+ precursor QSP simulator: dosing -> NAD+ metabolome -> mechanisms -> depression "
                      "score. " + svc.disclaimers()["en"]),
         lifespan=lifespan,
-        docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN; the schema is enough
+        docs_url=None,  # FastAPI's Swagger UI loads its assets from a CDN: /docs below serves them locally
         redoc_url=None,
     )
     app.state.jobs = manager
@@ -251,9 +252,16 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
             "detail": f"the simulation ran past the {runner.timeout_s:g} s limit; shorten until_h or the regimen"})
 
     # ------------------------------------------------------------------ page and assets
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI from the swagger-ui-bundle package (no CDN); its start script is ours."""
+        return HTMLResponse((STATIC / "docs.html").read_text(encoding="utf-8"))
+
+    app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> FileResponse:
@@ -302,7 +310,8 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
     async def simulate_csv(req: SimulateRequest) -> Response:
         result = await runner.run(svc.run_simulation, req)
         return Response(svc.csv_text(result), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="nadsim-simulation.csv"'})
+                        headers={"Content-Disposition": 'attachment; filename="nadsim-simulation.csv"',
+                                 **svc.csv_headers(result)})
 
     @app.post("/api/simulate/report", tags=["simulate"], response_class=HTMLResponse)
     async def simulate_report(req: SimulateRequest, lang: Literal["en", "ja"] = "en") -> Response:

@@ -250,14 +250,23 @@ function baseLayout(yTitle) {
   return {
     margin: { l: 62, r: 14, t: 10, b: 40 },
     font: { family: getComputedStyle(document.documentElement).fontFamily, size: 12, color: "#1b2733" },
-    xaxis: { title: { text: t("chart.time") }, gridcolor: "#eef1f4", zeroline: false },
-    yaxis: { title: { text: yTitle }, gridcolor: "#eef1f4", zeroline: false },
-    legend: { orientation: "h", yanchor: "top", y: -0.3, x: 0, font: { size: 11 } },
+    xaxis: { title: { text: t("chart.time"), standoff: 8 }, automargin: true, gridcolor: "#eef1f4", zeroline: false },
+    yaxis: { title: { text: yTitle, standoff: 8 }, automargin: true, gridcolor: "#eef1f4", zeroline: false },
+    // the legend sits at the bottom of the figure, below the axis title, in as many rows as it
+    // needs (withLegend sets the margin): at 390 px a legend inside the plot hid the axis title
+    legend: { orientation: "h", yref: "container", yanchor: "bottom", y: 0, x: 0, font: { size: 11 } },
     hovermode: "x unified",
     paper_bgcolor: "#fff",
     plot_bgcolor: "#fff",
     shapes: doseShapes(),
   };
+}
+
+function withLegend(layout, data) {
+  const shown = data.filter((d) => d.showlegend !== false).length;
+  const perRow = window.innerWidth < 600 ? 2 : 4;
+  layout.margin.b = 24 + 22 * Math.ceil(shown / perRow);  // axis title: automargin adds its room
+  return layout;
 }
 
 function doseShapes() {
@@ -314,11 +323,14 @@ function renderCharts() {
   const pct = document.querySelector('input[name="nad_scale"]:checked').value === "pct";
 
   const nad = group("nad");
-  const toPct = (s) => (arr) => arr.map((v) => (v === null ? null : 100 * (v - s.values[0]) / s.values[0]));
+  // % change from the same patient simulated without dosing at the same times (not from t = 0,
+  // which would count the daily rhythm as a response)
+  const toPct = (s) => (arr) => arr.map((v, i) => (v === null || !s.undosed[i] ? null : 100 * (v - s.undosed[i]) / s.undosed[i]));
   const ident = () => (arr) => arr.slice(); // new arrays: Plotly.react skips recalculation on same references
   // bands only on the absolute scale (a draw's own baseline differs from the nominal one)
-  Plotly.react(clearEmpty("chart-nad"), traces(nad, pct ? toPct : ident, !pct, !pct),
-               baseLayout(pct ? t("chart.pct") : `${t("chart.conc")} (uM)`), PLOT_CONFIG);
+  const nadTraces = traces(nad, pct ? toPct : ident, !pct, !pct);
+  Plotly.react(clearEmpty("chart-nad"), nadTraces,
+               withLegend(baseLayout(pct ? t("chart.pct") : `${t("chart.conc")} (uM)`), nadTraces), PLOT_CONFIG);
 
   const markers = group("markers");
   const mk = baseLayout(`${t("chart.conc")} (uM)`);
@@ -327,7 +339,8 @@ function renderCharts() {
   let top = 0;
   for (const n of markers) for (const v of series[n].values) if (v > top) top = v;
   if (top > 0) { mk.yaxis.range = [Math.log10(top) - 3.5, Math.log10(top) + 0.2]; mk.yaxis.dtick = 1; mk.yaxis.exponentformat = "power"; }
-  Plotly.react(clearEmpty("chart-markers"), traces(markers, ident, false), mk, PLOT_CONFIG);
+  const mkTraces = traces(markers, ident, false);
+  Plotly.react(clearEmpty("chart-markers"), mkTraces, withLegend(mk, mkTraces), PLOT_CONFIG);
 
   const hamd = group("hamd");
   if (hamd.length) {
@@ -336,7 +349,8 @@ function renderCharts() {
     const vals = hamd.flatMap((n) => [...series[n].values, ...(series[n].lower || []), ...(series[n].upper || [])]).filter((v) => v !== null);
     const lo = Math.min(...vals), hi = Math.max(...vals), mid = (lo + hi) / 2, half = Math.max((hi - lo) / 2 + 0.5, 3);
     lay.yaxis.range = [Math.max(0, mid - half), Math.min(52, mid + half)];
-    Plotly.react(clearEmpty("chart-hamd"), traces(hamd, ident, false), lay, PLOT_CONFIG);
+    const hTraces = traces(hamd, ident, false);
+    Plotly.react(clearEmpty("chart-hamd"), hTraces, withLegend(lay, hTraces), PLOT_CONFIG);
   } else {
     showEmpty("chart-hamd", "chart.hamd.missing");
   }
@@ -347,23 +361,24 @@ function renderCharts() {
     const lay = baseLayout(`${t("chart.value")} / ${t("summary.baseline")}`);
     // no bands here: each parameter draw has its own baseline, so a band of value / nominal
     // baseline would show the spread of levels, not of the response
-    Plotly.react(document.getElementById("chart-mechanisms"), traces(mech, toRel, false, false), lay, PLOT_CONFIG);
+    const mTraces = traces(mech, toRel, false, false);
+    Plotly.react(document.getElementById("chart-mechanisms"), mTraces, withLegend(lay, mTraces), PLOT_CONFIG);
   }
 }
 
 function renderSummary() {
   const rows = S.result.summary;
   const head = `<tr><th>${esc(t("summary.output"))}</th><th>${esc(t("summary.unit"))}</th><th class="num">${esc(t("summary.baseline"))}</th>
-    <th class="num">${esc(t("summary.peak"))}</th><th class="num">${esc(t("summary.tpeak"))}</th><th class="num">${esc(t("summary.change"))}</th>
-    <th class="num">${esc(t("summary.end"))}</th><th class="num">${esc(t("summary.endchange"))}</th>
-    <th class="num">${esc(t("summary.auc"))}</th></tr>`;
+    <th class="num">${esc(t("summary.change"))}</th><th class="num">${esc(t("summary.tpeak"))}</th>
+    <th class="num">${esc(t("summary.endchange"))}</th><th class="num">${esc(t("summary.auc"))}</th></tr>`;
   const body = rows.map((r) => `<tr><td>${esc(label(r.variable, S.result.series[r.variable] && S.result.series[r.variable].description))}</td><td>${esc(unit(r.unit))}</td>
-    <td class="num">${fmt(r.baseline)}</td><td class="num">${fmt(r.peak)}</td><td class="num">${fmt(r.time_of_peak_h, 3)}</td>
-    <td class="num">${pct(r.peak_change_pct)}</td><td class="num">${fmt(r.end)}</td><td class="num">${pct(r.end_change_pct)}</td>
-    <td class="num">${fmt(r.auc_above_baseline)} ${esc(unit(r.unit) ? r.auc_unit : "h")}</td></tr>`).join("");
+    <td class="num">${fmt(r.baseline)}</td><td class="num">${fmt(r.largest_change)} (${pct(r.largest_change_pct)})</td>
+    <td class="num">${fmt(r.time_of_largest_change_h, 3)}</td><td class="num">${fmt(r.end_change)} (${pct(r.end_change_pct)})</td>
+    <td class="num">${fmt(r.auc_change)} ${esc(r.auc_unit)}</td></tr>`).join("");
   $("#summary").innerHTML = head + body;
   const m = S.result.metadata;
   $("#run-meta").textContent = t("run.meta", { model: m.model, points: m.n_points, secs: m.compute_s.toFixed(2) });
+  $("#summary-note").textContent = t("summary.reference");
 }
 
 /* ------------------------------------------------------------------ parameters */
@@ -571,14 +586,24 @@ function renderTrialResult() {
     lay.shapes = [];
     lay.xaxis.title.text = t("trials.week");
     lay.xaxis.dtick = 1;
-    Plotly.react(document.getElementById("trial-chart"), tr, lay, PLOT_CONFIG);
+    Plotly.react(document.getElementById("trial-chart"), tr, withLegend(lay, tr), PLOT_CONFIG);
   }
 }
 
 /* ------------------------------------------------------------------ tabs and start */
-function showTab(name) {
-  for (const b of $$(".tab")) b.classList.toggle("active", b.dataset.tab === name);
-  for (const p of $$(".panel")) p.classList.toggle("active", p.id === `panel-${name}`);
+function showTab(name, focus = false) {
+  for (const b of $$(".tab")) {
+    const on = b.dataset.tab === name;
+    b.classList.toggle("active", on);
+    b.setAttribute("aria-selected", on ? "true" : "false");
+    b.tabIndex = on ? 0 : -1;
+    if (on && focus) b.focus();
+  }
+  for (const p of $$(".panel")) {
+    const on = p.id === `panel-${name}`;
+    p.classList.toggle("active", on);
+    p.hidden = !on;
+  }
   const loaders = { parameters: loadParams, evidence: loadEvidence, claims: loadClaims };
   if (loaders[name]) loaders[name]().catch((err) => setStatus(`${t("status.error")}: ${err.message}`, true));
   if (name === "results" && S.result) renderCharts();
@@ -609,6 +634,15 @@ async function main() {
 
   $("#lang-toggle").addEventListener("click", () => setLang(S.lang === "en" ? "ja" : "en"));
   for (const b of $$(".tab")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  // WAI-ARIA tabs: arrow keys, Home and End move between tabs
+  $(".tabs").addEventListener("keydown", (ev) => {
+    const tabs = $$(".tab");
+    const i = tabs.findIndex((b) => b.getAttribute("aria-selected") === "true");
+    const j = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+    if (j === undefined) return;
+    ev.preventDefault();
+    showTab(tabs[(j + tabs.length) % tabs.length].dataset.tab, true);
+  });
   $("#sim-form").addEventListener("submit", runSimulation);
   for (const el of $$("#sim-form input, #sim-form select")) el.addEventListener("input", syncForm);
   $("#preset").addEventListener("click", preset);
@@ -623,6 +657,8 @@ async function main() {
   syncForm();
   setStatus("", false, "status.ready");
   document.body.dataset.ready = "1";
+  // open on the article's regimen (the form's defaults), already simulated: a chart without a click
+  await runSimulation();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
