@@ -32,11 +32,12 @@ import numpy as np
 from nadsim.model import Model, parse_expr
 from nadsim.simulate._compile import CompiledModel
 
-__all__ = ["SCALE_FLOOR", "STEADY_TOL", "anderson_orbit", "averaged_start", "forced_states",
+__all__ = ["ANDERSON_DEPTH", "ANDERSON_MAX_ITER", "MAX_JUMP", "SCALE_FLOOR", "STEADY_TOL", "anderson_orbit", "averaged_start", "forced_states",
            "orbit_indices", "periodic_orbit", "periods", "state_sets"]
 
 PeriodMap = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 AveragedStart = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+Orbit = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 #: absolute floor (in each state's unit) of the scale that orbit residuals are measured against:
 #: states near zero (the mood state sits near 0 HAM-D points) would otherwise chase the
@@ -46,6 +47,8 @@ SCALE_FLOOR = 0.1
 #: iterate is not trusted: that lane's history is dropped (a wild extrapolation where the map is
 #: far from linear)
 MAX_JUMP = 10.0
+#: Anderson history (iterates kept) and the most periods iterated
+ANDERSON_DEPTH, ANDERSON_MAX_ITER = 6, 40
 #: a steady state is accepted when max |dy/dt| / max(|y|, 1e-3) < this (per hour)
 STEADY_TOL = 1e-10
 #: forcing phases averaged for the orbit's starting point
@@ -173,17 +176,17 @@ def steady_states(cm: CompiledModel, P: np.ndarray, start: AveragedStart) -> tup
     return Y, ok
 
 
-def periodic_orbit(cm: CompiledModel, P: np.ndarray, start: AveragedStart, period_map: PeriodMap, *,
-                   tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Baselines of a forced model on their periodic orbit: the averaged start, then
-    :func:`anderson_orbit`. Returns (Y0, ok, periods iterated)."""
-    free, species = orbit_indices(cm)
+def periodic_orbit(cm: CompiledModel, P: np.ndarray, start: AveragedStart, orbit: Orbit
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Baselines of a forced model on their periodic orbit: the averaged start, then the
+    solver's orbit iteration (:func:`anderson_orbit` over its period map, or a compiled
+    equivalent). Returns (Y0, ok, periods iterated)."""
     Y, _resid = start(P, initial_guess(cm, P), N_PHASES)
-    return anderson_orbit(period_map, Y, free, species, tol=tol)
+    return orbit(P, Y)
 
 
 def anderson_orbit(period_map: PeriodMap, Y0: np.ndarray, free: np.ndarray, nonneg: np.ndarray, *,
-                   tol: float, depth: int = 6, max_iter: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   tol: float, depth: int = ANDERSON_DEPTH, max_iter: int = ANDERSON_MAX_ITER) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fixed points of ``period_map`` for every lane of ``Y0`` (n, n_states).
 
     ``period_map(Y, active) -> (Phi(Y), ok)`` integrates each active lane over one period (rows

@@ -208,7 +208,7 @@ def baselines(cm: CompiledModel, P: np.ndarray, solver: AbstractSolver, tol: Tol
 
         with np.errstate(all="ignore"):
             if forced_states(cm.model):
-                Yt, okt, _ = periodic_orbit(cm, Bt, start, solver.period_map(cm, Bt, tol), tol=tol.orbit_tol)
+                Yt, okt, _ = periodic_orbit(cm, Bt, start, lambda Pp, Ys: solver.orbit(cm, Pp, Ys, tol))
             else:
                 Yt, okt = steady_states(cm, Bt, start)
         okt &= np.all(np.isfinite(Yt), axis=1)

@@ -9,8 +9,8 @@ caching, outputs) the same way for every solver, as diffrax's ``AbstractSolver``
 simulator base separate the integrator from the problem.
 
 To add a solver: subclass :class:`AbstractSolver`, set ``name`` and ``capabilities``, implement
-:meth:`run` and :meth:`period_map` (and :meth:`averaged_start` if it can do better than the
-NumPy reference), and register it in :data:`nadsim.simulate.solvers.SOLVERS`. The conformance
+:meth:`run` and :meth:`period_map` (and :meth:`averaged_start` and :meth:`orbit` if it can do
+better than the NumPy reference procedures), and register it in :data:`nadsim.simulate.solvers.SOLVERS`. The conformance
 suite (``tests/simulate/test_solver_conformance.py``) runs over every registered solver.
 """
 
@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from nadsim.simulate._baseline import averaged_start
+from nadsim.simulate._baseline import anderson_orbit, averaged_start, orbit_indices
 from nadsim.simulate._compile import CompiledModel
 from nadsim.simulate._schedule import Schedule
 from nadsim.simulate._tolerances import Tolerances
@@ -73,6 +73,12 @@ class AbstractSolver(abc.ABC):
     def averaged_start(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: int) -> tuple[np.ndarray, np.ndarray]:
         """Fixed point of the period-averaged system (see :func:`~nadsim.simulate._baseline.averaged_start`)."""
         return averaged_start(cm, P, Y, n_phases)
+
+    def orbit(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, tol: Tolerances) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Periodic orbits from starts ``Y``: Anderson acceleration of :meth:`period_map`
+        (:func:`~nadsim.simulate._baseline.anderson_orbit`). Returns (Y0, ok, periods)."""
+        free, species = orbit_indices(cm)
+        return anderson_orbit(self.period_map(cm, P, tol), Y, free, species, tol=tol.orbit_tol)
 
     def describe(self) -> str:
         return self.name

@@ -10,15 +10,19 @@ template importable and checkable on its own.
 
 Method: the variable-order (1-5), quasi-constant step-size BDF in the NDF form of Shampine &
 Reichelt (1997, SIAM J. Sci. Comput. 18:1, doi:10.1137/S1064827594276424), as SciPy's ``BDF``
-implements it (backward-difference array ``D``, simplified Newton with a convergence-rate test,
-order and step selection after ``order + 1`` equal steps), with the reuse rules of CVODE
-(Hindmarsh et al. 2005, ACM TOMS 31:363, doi:10.1145/1089014.1089020) so that a step costs one
-or two right-hand sides and sparse triangular solves:
+implements it (backward-difference array ``D``, order and step selection after ``order + 1``
+equal steps), with the nonlinear solver and reuse rules of CVODE (Hindmarsh et al. 2005, ACM
+TOMS 31:363, doi:10.1145/1089014.1089020), so that most steps cost one or two right-hand sides
+and sparse triangular solves:
 
-* the iteration matrix ``I - c J`` is refactorised only when ``c`` has moved by more than 30 %
-  since it was factorised; in between, Newton updates are scaled by ``2 / (1 + c / c_lu)``;
+* Newton stops when its remaining error (the last correction times the convergence rate,
+  which is carried from step to step) adds at most 10 % to the local error test, so a step
+  often needs one iteration (SciPy's test needs two: it cannot judge the rate after one);
+* the iteration matrix ``I - c J`` is refactorised when ``c`` has moved by more than 30 % since
+  it was factorised or 20 steps have passed; in between, Newton updates are scaled by
+  ``2 / (1 + c / c_lu)``;
 * the Jacobian (coloured finite differences, 9 right-hand sides on the default model) is
-  recomputed only when Newton fails with an old one;
+  recomputed every 51 steps or when Newton fails with an old one;
 * a proposed step-size increase below 1.5x is not taken (it would cost a refactorisation);
 * outputs come from the BDF interpolant, so output times do not cut steps.
 
@@ -76,12 +80,23 @@ NON_FINITE = 3
 STEP_LIMIT = 4
 
 MAX_ORDER = 5
-NEWTON_MAXITER = 4
+NEWTON_MAXITER = 4  # in the step-size safety factor (SciPy's formula)
+NEWTON_MAXCOR = 3  # Newton iterations per attempt (CVODE's maxcor)
+NLSCOEF = 0.01  # Newton error allowed, as a share of the local error test (CVODE)
+CRDOWN = 0.3  # the convergence rate estimate falls at most by this factor per iteration (CVODE)
+RDIV = 2.0  # a correction this much larger than the last one means divergence (CVODE)
+ETACF = 0.25  # step factor after a Newton failure (CVODE)
+MSBP = 20  # refactorise the iteration matrix at least every MSBP steps (CVODE)
+MSBJ = 51  # recompute the Jacobian at least every MSBJ steps (CVODE)
 MIN_FACTOR = 0.2
 MAX_FACTOR = 10.0
 KEEP_BELOW = 1.5  # a step-size increase smaller than this is not taken (CVODE)
 REFACTOR = 0.3  # refactorise I - cJ when c has moved by more than this fraction (CVODE)
 EPS = 2.220446049250313e-16
+#: floating-point freedoms of the integrator's own loops (never of the model's expressions):
+#: reassociation lets LLVM vectorise the norms and sums over states, contraction fuses
+#: multiply-adds; no assumption about NaN or infinity is made, since failures are detected
+KERNEL_MATH = {"reassoc", "contract"}
 
 KAPPA = np.array([0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0])
 GAMMA = np.array([0.0, 1.0, 1.5, 1.8333333333333333, 2.083333333333333, 2.283333333333333])
@@ -89,20 +104,11 @@ ALPHA = (1.0 - KAPPA) * GAMMA
 ERROR_CONST = KAPPA * GAMMA + 1.0 / np.arange(1, MAX_ORDER + 2)
 
 # counters in each subject's stats row
-ST_STEPS, ST_REJECTED, ST_NFEV, ST_NJEV, ST_NLU = 0, 1, 2, 3, 4
-N_STATS = 5
+ST_STEPS, ST_REJECTED, ST_NFEV, ST_NJEV, ST_NLU, ST_NCHANGE = 0, 1, 2, 3, 4, 5
+N_STATS = 6
 
 
-@njit(cache=True, nogil=True)
-def _rms(x, scale):
-    s = 0.0
-    for i in range(x.shape[0]):
-        v = x[i] / scale[i]
-        s += v * v
-    return math.sqrt(s / x.shape[0])
-
-
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _compute_R(order, factor, R):
     """SciPy's ``compute_R``: the (order + 1)-square matrix that rescales differences."""
     for i in range(order + 1):
@@ -113,7 +119,7 @@ def _compute_R(order, factor, R):
             R[i, j] *= R[i - 1, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=KERNEL_MATH, error_model="numpy")
 def _change_D(D, order, factor, R, U, RU, tmp):
     """Rescale the difference array to a step ``factor`` times the current one."""
     _compute_R(order, factor, R)
@@ -125,18 +131,20 @@ def _change_D(D, order, factor, R, U, RU, tmp):
                 s += R[i, k] * U[k, j]
             RU[i, j] = s
     n = D.shape[1]
-    for j in range(order + 1):  # tmp = RU^T D[:order + 1]
+    for j in range(order + 1):  # tmp = RU^T D[:order + 1], the state index innermost (vectorised)
+        c = RU[0, j]
         for i in range(n):
-            s = 0.0
-            for k in range(order + 1):
-                s += RU[k, j] * D[k, i]
-            tmp[j, i] = s
+            tmp[j, i] = c * D[0, i]
+        for k in range(1, order + 1):
+            c = RU[k, j]
+            for i in range(n):
+                tmp[j, i] += c * D[k, i]
     for j in range(order + 1):
         for i in range(n):
             D[j, i] = tmp[j, i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _jacobian(t, y, p, h, f0, Jv, ytmp, ftmp, rtol, atol):
     """Coloured forward differences: one right-hand side per colour; increments as CVODE's
     difference-quotient Jacobian scales them (sqrt(eps) of the state, floored at atol / rtol)."""
@@ -157,7 +165,7 @@ def _jacobian(t, y, p, h, f0, Jv, ytmp, ftmp, rtol, atol):
                 Jv[k] = (ftmp[r] - f0[r]) / inc
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _initial_step(t0, t1, y, f0, p, h, ytmp, ftmp, rtol, atol):
     """Hairer-Norsett-Wanner's starting step for a first-order method (as SciPy selects it)."""
     span = t1 - t0
@@ -184,21 +192,16 @@ def _initial_step(t0, t1, y, f0, p, h, ytmp, ftmp, rtol, atol):
     return min(100.0 * h0, h1, span)
 
 
-@njit(cache=True, nogil=True)
-def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats, W, D, Jv, lu, R, U, RU, tmp):
+@njit(cache=True, nogil=True, fastmath=KERNEL_MATH, error_model="numpy")
+def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats, f, ytmp, ftmp, y_pred, wt, psi,
+             d, b, D, Jv, lu, R, U, RU, tmp):
     """Integrate ``y`` (in place) from ``t0`` to ``t1`` with inputs fixed; write the outputs
     ``times[j:]`` that fall in ``(t0, t1)`` (``t1`` too if ``last``). Returns (status, j)."""
     n = y.shape[0]
     T = times.shape[0]
-    f = W[0]
-    ytmp = W[1]
-    ftmp = W[2]
-    y_pred = W[3]
-    scale = W[4]
-    psi = W[5]
-    d = W[6]
-    b = W[7]
-    newton_tol = max(10.0 * EPS / rtol, min(0.03, math.sqrt(rtol)))
+    # work vectors, each its own allocation (views of one buffer would alias, and LLVM would
+    # then reload every value after every store): f, ytmp, ftmp, the predictor y_pred, the
+    # error weights wt = 1 / (atol + rtol |y|), psi, the correction d and the Newton update b
 
     rhs(t0, y, p, hq, f)
     stats[ST_NFEV] += 1
@@ -219,6 +222,9 @@ def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats
     have_jac = False  # a Jacobian exists for this segment
     jac_current = False  # ... and was computed at the current step
     c_lu = 0.0  # c of the current factorisation (0: none)
+    crate = 1.0  # Newton convergence rate, carried from step to step (CVODE)
+    steps_since_jac = 0
+    steps_since_lu = 0
 
     while t < t1:
         if stats[ST_STEPS] >= max_steps:
@@ -229,22 +235,32 @@ def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats
         # land exactly on the segment end
         if t + h > t1:
             _change_D(D, order, (t1 - t) / h, R, U, RU, tmp)
+            stats[ST_NCHANGE] += 1
             h = t1 - t
             n_equal = 0
         t_new = t1 if t + h >= t1 else t + h
         c = h / ALPHA[order]
+        # predictor, Newton's constant term psi, and the error weights 1 / (atol + rtol |y|)
         for i in range(n):
-            s = 0.0
-            for k in range(order + 1):
-                s += D[k, i]
-            y_pred[i] = s
-            scale[i] = atol + rtol * abs(s)
-            s = 0.0
-            for k in range(1, order + 1):
-                s += GAMMA[k] * D[k, i]
-            psi[i] = s / ALPHA[order]
+            y_pred[i] = D[0, i]
+            psi[i] = 0.0
+        for k in range(1, order + 1):
+            g = GAMMA[k]
+            for i in range(n):
+                y_pred[i] += D[k, i]
+                psi[i] += g * D[k, i]
+        inv_alpha = 1.0 / ALPHA[order]
+        for i in range(n):
+            psi[i] *= inv_alpha
+            wt[i] = 1.0 / (atol + rtol * abs(y_pred[i]))
 
-        # simplified Newton on the NDF system, refreshing the matrix and the Jacobian as needed
+        # simplified Newton on the NDF system (CVODE's nonlinear solver): the Jacobian is
+        # refreshed every MSBJ steps or after a failure with an old one, the iteration matrix
+        # every MSBP steps or when c moved by more than REFACTOR
+        if steps_since_jac >= MSBJ:
+            have_jac = False
+        if steps_since_lu >= MSBP:
+            c_lu = 0.0
         converged = False
         n_iter = 0
         while True:
@@ -255,70 +271,69 @@ def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats
                 stats[ST_NJEV] += 1
                 have_jac = True
                 jac_current = True
+                steps_since_jac = 0
                 c_lu = 0.0
             if c_lu == 0.0 or abs(c / c_lu - 1.0) > REFACTOR:
                 if not lu_factor(Jv, c, lu):
                     c_lu = 0.0
                     break  # a tiny pivot: treated as a Newton failure (smaller step)
                 c_lu = c
+                crate = 1.0
+                steps_since_lu = 0
                 stats[ST_NLU] += 1
             corr = 2.0 / (1.0 + c / c_lu)
             for i in range(n):
                 ytmp[i] = y_pred[i]
                 d[i] = 0.0
-            dy_old = -1.0
-            rate = 0.0
-            for k in range(NEWTON_MAXITER):
+            # converged when the remaining Newton error, estimated as the last correction
+            # times the convergence rate, adds at most NLSCOEF to the local error test
+            conv_scale = min(1.0, crate) * ERROR_CONST[order] / NLSCOEF
+            del_prev = 0.0
+            for k in range(NEWTON_MAXCOR):
                 rhs(t_new, ytmp, p, hq, f)
                 stats[ST_NFEV] += 1
-                finite = True
                 for i in range(n):
-                    if not math.isfinite(f[i]):
-                        finite = False
                     b[i] = c * f[i] - psi[i] - d[i]
-                if not finite:
-                    break
-                lu_solve(lu, b)
-                dy_norm = 0.0
+                lu_solve(lu, b)  # a non-finite f makes the norm below non-finite: a failure
+                dl = 0.0
                 for i in range(n):
                     b[i] *= corr
-                    v = b[i] / scale[i]
-                    dy_norm += v * v
-                dy_norm = math.sqrt(dy_norm / n)
-                if not math.isfinite(dy_norm):
-                    break
-                if dy_old >= 0.0:
-                    rate = dy_norm / dy_old
-                    if rate >= 1.0 or rate ** (NEWTON_MAXITER - k) / (1.0 - rate) * dy_norm > newton_tol:
-                        break
-                for i in range(n):
                     ytmp[i] += b[i]
                     d[i] += b[i]
+                    v = b[i] * wt[i]
+                    dl += v * v
+                dl = math.sqrt(dl / n)
+                if not math.isfinite(dl):
+                    break
+                if k > 0:
+                    crate = max(CRDOWN * crate, dl / del_prev)
+                    conv_scale = min(1.0, crate) * ERROR_CONST[order] / NLSCOEF
                 n_iter = k + 1
-                if dy_norm == 0.0 or (dy_old >= 0.0 and rate / (1.0 - rate) * dy_norm < newton_tol):
+                if dl * conv_scale <= 1.0:
                     converged = True
                     break
-                dy_old = dy_norm
+                if k > 0 and dl > RDIV * del_prev:
+                    break  # diverging
+                del_prev = dl
             if converged or jac_current:
                 break
             have_jac = False  # failed with an old Jacobian: a fresh one, same step
 
-        if not converged:  # halve the step and try again
+        if not converged:  # a quarter of the step and try again (CVODE's ETACF)
             stats[ST_REJECTED] += 1
             stats[ST_STEPS] += 1
-            _change_D(D, order, 0.5, R, U, RU, tmp)
-            h *= 0.5
+            _change_D(D, order, ETACF, R, U, RU, tmp)
+            h *= ETACF
             n_equal = 0
             continue
 
         safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + n_iter)
-        for i in range(n):
-            scale[i] = atol + rtol * abs(ytmp[i])
         err = 0.0
         for i in range(n):
-            v = ERROR_CONST[order] * d[i] / scale[i]
+            wt[i] = 1.0 / (atol + rtol * abs(ytmp[i]))
+            v = d[i] * wt[i]
             err += v * v
-        err = math.sqrt(err / n)
+        err = ERROR_CONST[order] * math.sqrt(err / n)
         stats[ST_STEPS] += 1
         if not (err <= 1.0):
             stats[ST_REJECTED] += 1
@@ -330,6 +345,8 @@ def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats
 
         # accepted: update the differences (SciPy's recurrence)
         jac_current = False
+        steps_since_jac += 1
+        steps_since_lu += 1
         for i in range(n):
             D[order + 2, i] = d[i] - D[order + 1, i]
             D[order + 1, i] = d[i]
@@ -359,15 +376,15 @@ def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats
         if order > 1:
             s = 0.0
             for i in range(n):
-                v = ERROR_CONST[order - 1] * D[order, i] / scale[i]
+                v = D[order, i] * wt[i]
                 s += v * v
-            e_m = math.sqrt(s / n)
+            e_m = ERROR_CONST[order - 1] * math.sqrt(s / n)
         if order < MAX_ORDER:
             s = 0.0
             for i in range(n):
-                v = ERROR_CONST[order + 1] * D[order + 2, i] / scale[i]
+                v = D[order + 2, i] * wt[i]
                 s += v * v
-            e_p = math.sqrt(s / n)
+            e_p = ERROR_CONST[order + 1] * math.sqrt(s / n)
         f_m = max(e_m, 1e-300) ** (-1.0 / order) if order > 1 else 0.0
         f_0 = max(err, 1e-300) ** (-1.0 / (order + 1))
         f_p = max(e_p, 1e-300) ** (-1.0 / (order + 2)) if order < MAX_ORDER else 0.0
@@ -382,12 +399,13 @@ def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats
             continue  # keep h and the factorisation
         order += delta
         _change_D(D, order, factor, R, U, RU, tmp)
+        stats[ST_NCHANGE] += 1
         h *= factor
         n_equal = 0
     return OK, j
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=KERNEL_MATH, error_model="numpy")
 def _subject(y0, p, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rtol, atol, max_steps, stats):
     """One subject over the whole schedule; ``out`` (T, N) receives the outputs."""
     n = y0.shape[0]
@@ -395,7 +413,14 @@ def _subject(y0, p, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rto
     y = y0.copy()
     q = p.copy()
     hq = np.empty(max(NH, 1))
-    W = np.empty((8, n))
+    f = np.empty(n)
+    ytmp = np.empty(n)
+    ftmp = np.empty(n)
+    y_pred = np.empty(n)
+    wt = np.empty(n)
+    psi = np.empty(n)
+    d = np.empty(n)
+    b = np.empty(n)
     D = np.empty((MAX_ORDER + 3, n))
     Jv = np.empty(max(NNZ, 1))
     lu = np.empty(max(NLU, 1))
@@ -421,7 +446,7 @@ def _subject(y0, p, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rto
             j += 1
         if ends[s] > starts[s]:
             status, j = _segment(starts[s], ends[s], y, q, hq, times, j, s == K - 1, out, rtol, atol,
-                                 max_steps, stats, W, D, Jv, lu, R, U, RU, tmp)
+                                 max_steps, stats, f, ytmp, ftmp, y_pred, wt, psi, d, b, D, Jv, lu, R, U, RU, tmp)
             if status != OK:
                 break
     if status == OK:
@@ -435,7 +460,7 @@ def _subject(y0, p, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rto
     return status
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def solve_range(Y0, P, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rtol, atol, max_steps,
                 status, stats, lo, hi):
     """Subjects ``lo:hi``: ``out[i]`` (T, N), ``status[i]``, ``stats[i]`` (N_STATS,). Releases
@@ -445,7 +470,7 @@ def solve_range(Y0, P, starts, ends, bolus, vol_idx, in_idx, rates, times, out, 
                              rtol, atol, max_steps, stats[i])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def period_map_range(Y, P, periods, active, rtol, atol, max_steps, ok, stats, lo, hi):
     """One undosed forcing period for every active subject in ``lo:hi``: ``Y[i]`` is replaced
     by the state one period later, ``ok[i]`` says whether that integration succeeded."""
@@ -469,7 +494,7 @@ def period_map_range(Y, P, periods, active, rtol, atol, max_steps, ok, stats, lo
             Y[i, k] = out[0, k]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _averaged_rhs(y, p, hq, phases, free, f, out):
     """The derivative averaged over the forcing ``phases`` (``out``); zero outside ``free``."""
     n = y.shape[0]
@@ -483,7 +508,7 @@ def _averaged_rhs(y, p, hq, phases, free, f, out):
         out[i] = out[i] / phases.shape[0] if free[i] else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _averaged_residual(fbar, scale, free):
     r = 0.0
     for i in range(fbar.shape[0]):
@@ -495,7 +520,7 @@ def _averaged_residual(fbar, scale, free):
     return r
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def averaged_start_range(Y, P, periods, n_phases, free, species, max_iter, tol, resid, lo, hi):
     """Start of the orbit search: the fixed point of the period-averaged system by
     pseudo-transient continuation (Kelley & Keyes 1998, SIAM J. Numer. Anal. 35:508,
@@ -577,3 +602,160 @@ def averaged_start_range(Y, P, periods, n_phases, free, species, max_iter, tol, 
             if species[i] and y[i] < 0.0:
                 y[i] = 0.0
         resid[s] = r
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _anderson_step(X, F, m, x_out, Q, Rm, gam):
+    """Anderson's extrapolation from the last ``m + 1`` iterates ``X[:m + 1]`` and their images
+    ``F``: x = F_m - dF gamma with gamma the least-squares fit of the residual differences
+    (modified Gram-Schmidt on at most 6 columns). Falls back to the plain iterate F_m when the
+    columns are (nearly) dependent. Same procedure as ``_baseline._anderson_step``."""
+    d = X.shape[1]
+    k = m  # number of difference columns
+    for c in range(k):  # Q[:, c] = (G_{c+1} - G_c), G = F - X
+        for i in range(d):
+            Q[c, i] = (F[c + 1, i] - X[c + 1, i]) - (F[c, i] - X[c, i])
+    rmax = 0.0
+    for c in range(k):
+        for r in range(c):
+            s = 0.0
+            for i in range(d):
+                s += Q[r, i] * Q[c, i]
+            Rm[r, c] = s
+            for i in range(d):
+                Q[c, i] -= s * Q[r, i]
+        s = 0.0
+        for i in range(d):
+            s += Q[c, i] * Q[c, i]
+        s = math.sqrt(s)
+        Rm[c, c] = s
+        rmax = max(rmax, s)
+        if s > 0.0:
+            for i in range(d):
+                Q[c, i] /= s
+    for c in range(k):
+        if not (Rm[c, c] > 1e-12 * max(rmax, 1e-300)):
+            for i in range(d):
+                x_out[i] = F[m, i]
+            return
+    for c in range(k):  # Q^T g with g = G_m
+        s = 0.0
+        for i in range(d):
+            s += Q[c, i] * (F[m, i] - X[m, i])
+        gam[c] = s
+    for c in range(k - 1, -1, -1):  # R gamma = Q^T g
+        s = gam[c]
+        for r in range(c + 1, k):
+            s -= Rm[c, r] * gam[r]
+        gam[c] = s / Rm[c, c]
+    for i in range(d):
+        s = F[m, i]
+        for c in range(k):
+            s -= (F[c + 1, i] - F[c, i]) * gam[c]
+        x_out[i] = s
+    for i in range(d):
+        if not math.isfinite(x_out[i]):
+            for j in range(d):
+                x_out[j] = F[m, j]
+            return
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def orbit_range(Y, P, periods, free_idx, clip, depth, max_iter, tol, scale_floor, max_jump, rtol, atol,
+                max_steps, ok, iters, lo, hi):
+    """The periodic orbit of every subject in ``lo:hi`` by Anderson acceleration of the
+    one-period map, entirely compiled (``_baseline.anderson_orbit`` is the same procedure in
+    NumPy, for the other solvers). ``Y[i]`` holds the start (the averaged start) and receives
+    the last integrated state; only ``free_idx`` states are iterated (the others are reset to
+    zero each period), ``clip[k]`` marks free states kept non-negative. Converged when one
+    period moves no free state by more than ``tol`` relative to max(|y0|, ``scale_floor``)."""
+    n = Y.shape[1]
+    dfree = free_idx.shape[0]
+    starts = np.zeros(1)
+    ends = np.empty(1)
+    times = np.empty(1)
+    bolus = np.zeros((1, n))
+    vol_idx = np.zeros(n, dtype=np.int64)
+    in_idx = np.zeros(0, dtype=np.int64)
+    rates = np.zeros((1, 0))
+    out = np.empty((1, n))
+    stats = np.zeros(N_STATS, dtype=np.int64)
+    y = np.empty(n)
+    X = np.empty((depth + 1, dfree))
+    F = np.empty((depth + 1, dfree))
+    Q = np.empty((depth, dfree))
+    Rm = np.empty((depth, depth))
+    gam = np.empty(depth)
+    x = np.empty(dfree)
+    xn = np.empty(dfree)
+    sc = np.empty(dfree)
+    isfree = np.zeros(n, dtype=np.bool_)
+    for k in range(dfree):
+        isfree[free_idx[k]] = True
+    for s in range(lo, hi):
+        ends[0] = periods[s]
+        times[0] = periods[s]
+        for k in range(dfree):
+            sc[k] = max(abs(Y[s, free_idx[k]]), scale_floor)
+            x[k] = Y[s, free_idx[k]] / sc[k]
+        m = -1  # index of the newest history entry
+        ok[s] = False
+        iters[s] = 0
+        for _it in range(max_iter):
+            for i in range(n):
+                y[i] = 0.0
+            for k in range(dfree):
+                y[free_idx[k]] = x[k] * sc[k]
+            status = _subject(y, P[s], starts, ends, bolus, vol_idx, in_idx, rates, times, out, rtol, atol,
+                              max_steps, stats)
+            iters[s] += 1
+            for i in range(n):
+                Y[s, i] = out[0, i]
+            if status != OK:
+                break
+            resid = 0.0
+            finite = True
+            for k in range(dfree):
+                fx = out[0, free_idx[k]] / sc[k]
+                xn[k] = fx
+                if not math.isfinite(fx):
+                    finite = False
+                resid = max(resid, abs(fx - x[k]))
+            if not finite:
+                break
+            if resid < tol:
+                ok[s] = True
+                break
+            if m == depth:  # drop the oldest entry
+                for r in range(depth):
+                    for k in range(dfree):
+                        X[r, k] = X[r + 1, k]
+                        F[r, k] = F[r + 1, k]
+            else:
+                m += 1
+            for k in range(dfree):
+                X[m, k] = x[k]
+                F[m, k] = xn[k]
+            if m >= 1:
+                _anderson_step(X, F, m, x, Q, Rm, gam)
+            else:
+                for k in range(dfree):
+                    x[k] = xn[k]
+            wild = False
+            for k in range(dfree):
+                if abs(x[k] - xn[k]) / max(abs(xn[k]), 1.0) > max_jump:
+                    wild = True
+            if wild:  # distrust the extrapolation: restart the history from the plain iterate
+                for k in range(dfree):
+                    x[k] = xn[k]
+                    X[0, k] = xn[k]
+                    F[0, k] = xn[k]
+                m = -1
+            for k in range(dfree):
+                if clip[k] and x[k] < 0.0:
+                    x[k] = 0.0
+        for i in range(n):
+            if not isfree[i]:
+                Y[s, i] = 0.0  # accumulating outputs start every run at zero
+            elif not math.isfinite(Y[s, i]):
+                ok[s] = False
