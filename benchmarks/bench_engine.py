@@ -22,6 +22,7 @@ warm in-process ``simulate()`` with and without the baseline cache.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -37,7 +38,7 @@ import numpy as np
 
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.io.sbml import export_sbml
-from nadsim.simulate import BASELINES, PRESETS, Tolerances, default_model, simulate, simulate_batch
+from nadsim.simulate import BASELINES, Tolerances, default_model, simulate, simulate_batch
 from nadsim.simulate.solvers import NativeSolver
 from nadsim.testing import perturbed_population
 
@@ -112,7 +113,7 @@ def nadsim_breakdown(model, n: int, tol: Tolerances) -> dict[str, float]:
     P = perturbed_population(model, n, seed=2)
     solver = NativeSolver(threads=1)
     c0 = time.process_time()
-    Y0, ok = baselines(cm, cm.derive(P), solver, tol, cache=None)
+    Y0, _ok = baselines(cm, cm.derive(P), solver, tol, cache=None)
     c1 = time.process_time()
     res = solve(model, REGIMEN, TIMES, P, solver=solver, tolerances=tol, Y0=Y0)
     c2 = time.process_time()
@@ -158,10 +159,8 @@ def warm_simulate(repeats: int = 20) -> dict[str, float]:
 
 def machine() -> str:
     cpu = "?"
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()).group(1)  # type: ignore[union-attr]
-    except (OSError, AttributeError):
-        pass
     import numba
     import roadrunner
 
