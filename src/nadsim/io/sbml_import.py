@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from nadsim._errors import InputError, ModelDefinitionError, SolverError
+from nadsim.dosing import Regimen
 from nadsim.model import (
     AssignmentRule,
     Compartment,
@@ -46,8 +47,14 @@ from nadsim.model import (
     State,
     parse_expr,
 )
+from nadsim.simulate import AbstractSolver, Status, Tolerances, compile_model, get_solver, solve
 
-__all__ = ["ImportedModel", "SbmlEvent", "read_sbml", "simulate_sbml"]
+__all__ = ["EVENT_SCAN", "EVENT_TIME_TOL", "ImportedModel", "SbmlEvent", "read_sbml", "simulate_sbml"]
+
+#: trigger values are checked at the outputs and at this many points over what is left to simulate
+EVENT_SCAN = 400
+#: an event's time is bisected to this, relative to max(1, |t|) h
+EVENT_TIME_TOL = 1e-10
 
 _RESERVED = {"t", "time", "pi", "xp", "y", "p", "math", "np", "cols"}
 
@@ -530,29 +537,40 @@ class _Evaluator:
 
 def simulate_sbml(model: ImportedModel, times: Sequence[float] | np.ndarray, *,
                   parameters: Mapping[str, float] | None = None, rtol: float = 1e-8, atol: float = 1e-10,
-                  method: str = "BDF"):
+                  solver: str | AbstractSolver | None = "scipy"):
     """Integrate an imported model from the file's initial values, executing its events.
 
     ``times`` are hours (nadsim's time axis); ``t_model = t_h / model.time_unit_h`` in the
     file's own time unit. Returns an :class:`xarray.Dataset` like :func:`nadsim.simulate`.
+
+    The engine integrates every event-free piece (``nadsim.simulate.solve`` from the state the
+    events left); this function only locates and executes the events. A trigger is watched on
+    the outputs and a grid of :data:`EVENT_SCAN` points over what remains, and its crossing is
+    bisected to :data:`EVENT_TIME_TOL` (relative); triggers over time and parameters alone are
+    bisected without integrating. Two crossings of one trigger closer together than the scan
+    spacing can be missed: give a finer ``times`` grid for such models. The default solver is
+    the SciPy reference: an imported model is usually run a few times, and compiling it for the
+    native solver costs tens of seconds; pass ``solver="native"`` to run one often.
     """
     import xarray as xr
-    from scipy.integrate import solve_ivp
-
-    from nadsim.simulate import compile_model
 
     if parameters:
         model = model.with_parameters(parameters)  # type: ignore[assignment]
     t_out = np.asarray(times, dtype=float)
-    if t_out.ndim != 1 or t_out.size < 1 or np.any(np.diff(t_out) <= 0):
-        raise InputError("times", "a strictly increasing 1-D grid", f"shape {t_out.shape}")
+    if t_out.ndim != 1 or t_out.size < 1 or np.any(np.diff(t_out) <= 0) or not np.all(np.isfinite(t_out)) \
+            or t_out[0] < 0:
+        raise InputError("times", "a strictly increasing 1-D grid of finite times >= 0 h", f"shape {t_out.shape}")
     cm = compile_model(model)
     p = np.array(cm.base_parameters(), dtype=float)
     y = np.array(cm.initial_guess(p), dtype=float).reshape(-1)
     ev = _Evaluator(model, cm)
     sidx = {n: i for i, n in enumerate(cm.state_names)}
     pidx = {n: i for i, n in enumerate(cm.parameter_names)}
-    t = float(t_out[0])
+    tol = Tolerances(rtol=rtol, atol=atol)
+    slv = get_solver(solver)
+    stats = {"nfev": 0, "events": 0}
+    timed = {e.name: parse_expr(e.trigger, "event").symbols <= (set(cm.parameter_names) | {"t"})
+             for e in model.events}
 
     def active(e: SbmlEvent, tt: float, yy: np.ndarray, pp: np.ndarray) -> bool:
         g = ev(e.trigger, ev.env(tt, yy, pp))
@@ -582,64 +600,88 @@ def simulate_sbml(model: ImportedModel, times: Sequence[float] | np.ndarray, *,
             was = now
         return was
 
+    def integrate(t0: float, y0: np.ndarray, q: np.ndarray, grid: np.ndarray) -> np.ndarray:
+        """States at ``grid`` (starting at ``t0``) through the engine; raises on failure."""
+        if grid.size == 1:
+            return y0[None, :].copy()
+        res = solve(model, Regimen.none(), grid, q[None, :], solver=slv, tolerances=tol, Y0=y0[None, :])
+        stats["nfev"] += int(np.sum(res.stats.get("nfev", 0)))
+        if res.status[0] != Status.OK:
+            raise SolverError("solver", "a successful integration", Status(int(res.status[0])).message,
+                              hint=f"from t = {t0:g} h")
+        return res.states[0]
+
+    def watched(tt: float, yy: np.ndarray, q: np.ndarray, state: dict[str, bool]) -> np.ndarray:
+        """Per event, a value whose rise through zero matters: the trigger while it is false, its
+        negative (re-arming) while it is true."""
+        env = ev.env(tt, yy, q)
+        return np.array([(-1.0 if state[e.name] else 1.0) * ev(e.trigger, env) for e in model.events])
+
+    t = float(t_out[0])
     now = {e.name: active(e, t, y, p) for e in model.events}
     first = [e for e in model.events if now[e.name] and not e.initial_value]
     state = cascade(t, y, p, {**now, **{e.name: False for e in first}}, first) if first else now
 
     out = np.empty((t_out.size, cm.n_states))
     out_p = np.empty((t_out.size, p.size))  # parameters in force at each output (events may set them)
-    filled = 0
+    out[0], out_p[0] = y, p
+    filled = 1
     t_end = float(t_out[-1])
-    stats = {"nfev": 0, "events": 0}
-    if t_out.size == 1:
-        out[0] = y
-        out_p[0] = p
-        filled = 1
     while filled < t_out.size:
         q = p.copy()
-        # per event, a function whose upward zero crossing matters: the trigger itself while
-        # the trigger is false, or its negative (re-arming) while the trigger is true
-        funcs = []
-        for e in model.events:
-            sign = -1.0 if state[e.name] else 1.0
-
-            def g(tt, yy, e=e, q=q, sign=sign):
-                return sign * ev(e.trigger, ev.env(tt, yy, q))
-
-            g.terminal, g.direction = True, 1  # type: ignore[attr-defined]
-            funcs.append((e, not state[e.name], g))
-        f = cm.rhs_scalar(q) if hasattr(cm, "rhs_scalar") else (lambda tt, yy, q=q: cm.rhs(tt, yy, q))
-        if t >= t_end:  # only the last point is left, at the current time
-            out[filled:] = y
-            out_p[filled:] = p
-            filled = t_out.size
+        rest = t_out[filled:]
+        scan = np.linspace(t, t_end, EVENT_SCAN + 1) if model.events else np.array([t, t_end])
+        grid = np.union1d(scan, rest)
+        Y = integrate(t, y, q, grid)
+        hit = None
+        if model.events:
+            g_prev = watched(t, y, q, state)
+            for k in range(1, grid.size):
+                g_k = watched(float(grid[k]), Y[k], q, state)
+                rose = (g_prev < 0) & (g_k >= 0)
+                if rose.any():
+                    hit = (k, rose)
+                    break
+                g_prev = g_k
+        if hit is None:
+            idx = np.searchsorted(grid, rest)
+            out[filled:], out_p[filled:] = Y[idx], q
             break
-        sol = solve_ivp(f, (t, t_end), y, method=method, t_eval=t_out[filled:], rtol=rtol, atol=atol,
-                        events=[fn for _, _, fn in funcs] or None)
-        stats["nfev"] += sol.nfev
-        if sol.status == -1:
-            raise SolverError("solver", "a successful integration", sol.message, hint=f"from t = {t:g} h")
-        n = sol.t.size
-        out[filled:filled + n] = sol.y.T  # points at an event time carry the pre-event value
-        out_p[filled:filled + n] = q
-        filled += n
-        if sol.status != 1:
-            break
-        te = min(float(x[0]) for x in sol.t_events if x.size)
-        k_hit = [k for k, x in enumerate(sol.t_events) if x.size and float(x[0]) == te]
-        t, y = te, np.array(sol.y_events[k_hit[0]][0], dtype=float)
-        fired = []
-        for k in k_hit:
-            e, is_trigger, _ = funcs[k]
-            if is_trigger:
-                fired.append(e)
+        k, rose = hit
+        lo, hi, y_lo = float(grid[k - 1]), float(grid[k]), Y[k - 1]
+        state_dependent = not all(timed[e.name] for e, r in zip(model.events, rose, strict=True) if r)
+        width = EVENT_TIME_TOL * max(1.0, abs(hi))
+        while hi - lo > width:  # bisect the first crossing
+            mid = 0.5 * (lo + hi)
+            y_mid = integrate(lo, y_lo, q, np.array([lo, mid]))[-1] if state_dependent else y_lo
+            g_mid = watched(mid, y_mid, q, state)
+            if np.any(rose & (g_mid >= 0)):
+                hi = mid
             else:
+                lo, y_lo = mid, (y_mid if state_dependent else y_lo)
+        te = hi
+        before = rest[rest < te]
+        path = integrate(t, y, q, np.concatenate([[t], before[before > t], [te]]))
+        n_before = int(np.count_nonzero(before > t))
+        out[filled:filled + n_before], out_p[filled:filled + n_before] = path[1:1 + n_before], q
+        filled += n_before
+        y = path[-1].copy()
+        t = te
+        g_e = watched(t, y, q, state)
+        crossed = [e for e, r, g in zip(model.events, rose, g_e, strict=True) if r and g >= 0]
+        fired = [e for e in crossed if not state[e.name]]
+        for e in crossed:
+            if state[e.name]:
                 state[e.name] = False  # trigger went false: the event can fire again
         if fired:
             stats["events"] += len(fired)
             state = cascade(t, y, p, {**state, **{e.name: False for e in fired}}, fired)
-    if filled != t_out.size:
-        raise SolverError("solver", "output at every requested time", f"{filled} of {t_out.size}")
+        if filled < t_out.size and t_out[filled] == te:  # an output at the event time: pre-event value
+            out[filled], out_p[filled] = path[-1], q
+            filled += 1
+        if t >= t_end:
+            out[filled:], out_p[filled:] = y, p
+            break
     R = cm.rules(t_out, out, out_p) if cm.rule_names else np.empty((t_out.size, 0))
     data: dict[str, Any] = {}
     for i, n in enumerate(cm.rule_names):
@@ -648,6 +690,6 @@ def simulate_sbml(model: ImportedModel, times: Sequence[float] | np.ndarray, *,
         data[n] = xr.DataArray(out[:, i], dims="time", attrs={"units": model.unit_of(n), "kind": "state"})
     ds = xr.Dataset(data, coords={"time": xr.DataArray(t_out, dims="time", attrs={"units": "h"})})
     ds.attrs.update({"model": model.name, "source_file": model.source_file, "time_unit_h": model.time_unit_h,
-                     "solver": f"scipy.integrate.solve_ivp[{method}]", "rtol": rtol, "atol": atol,
+                     "solver": slv.describe(), "rtol": rtol, "atol": atol,
                      "nfev": stats["nfev"], "events_fired": stats["events"]})
     return ds
