@@ -30,6 +30,7 @@ from nadsim.simulate._sparsity import sparsity
 from nadsim.simulate._status import Status
 from nadsim.simulate._tolerances import Tolerances
 from nadsim.simulate.solvers._base import AbstractSolver, PeriodMap, Progress, Solution
+from nadsim.simulate.solvers._native import NativeSolver
 
 __all__ = ["MIN_BUCKET", "JaxSolver"]
 
@@ -147,6 +148,13 @@ class JaxSolver(AbstractSolver):
         if progress is not None:
             progress(P.shape[0], P.shape[0])
         return Solution(out, status, {})
+
+    def averaged_start(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: int) -> tuple[np.ndarray, np.ndarray]:
+        """On the host CPU with the native solver's compiled iteration (~0.4 ms a subject on one
+        core; the NumPy reference takes ~20 ms), or the NumPy reference without Numba."""
+        if NativeSolver.unavailable_reason() is None:
+            return NativeSolver().averaged_start(cm, P, Y, n_phases)
+        return super().averaged_start(cm, P, Y, n_phases)
 
     def period_map(self, cm: CompiledModel, P: np.ndarray, tol: Tolerances) -> PeriodMap:
         P = np.atleast_2d(P)
