@@ -6,6 +6,7 @@ import pytest
 
 from nadsim.model import Compartment, Model, Parameter, Provenance, Species, rxn
 from nadsim.simulate import SOLVERS, get_solver
+from nadsim.simulate.solvers import solver_class
 
 
 def _p(name: str, value: float, unit: str, lo: float = 0.0, hi: float = 1e12) -> Parameter:
@@ -59,7 +60,7 @@ def explosive() -> Model:
 
 
 def _available(name: str) -> bool:
-    return SOLVERS[name].unavailable_reason() is None
+    return solver_class(name).unavailable_reason() is None
 
 
 #: every registered solver; those that cannot run here (JAX not installed) are skipped

@@ -17,7 +17,7 @@ from nadsim._errors import InputError
 from nadsim.dosing import Regimen
 from nadsim.model import Model
 from nadsim.simulate import AbstractSolver, Tolerances, simulate_batch
-from nadsim.simulate.solvers import SOLVERS, JaxSolver
+from nadsim.simulate.solvers import SOLVERS, make_solver
 
 __all__ = ["BACKENDS", "BatchOutputs", "run_batch", "solver_for"]
 
@@ -59,7 +59,7 @@ def solver_for(backend: str | AbstractSolver | None, device: str = "cpu") -> str
     """The engine's solver for a ``--backend``/``--device`` pair (``None``: the default)."""
     if isinstance(backend, AbstractSolver) or backend is None:
         if device != "cpu" and backend is None:
-            return JaxSolver(device=device)
+            return make_solver("jax", device=device)
         return backend
     if backend not in BACKENDS:
         raise InputError("backend", f"one of {', '.join(BACKENDS)}", backend)
@@ -68,7 +68,7 @@ def solver_for(backend: str | AbstractSolver | None, device: str = "cpu") -> str
     if device == "gpu" and backend != "jax":
         raise InputError("device", "'cpu' for this backend (use backend 'jax' on a GPU)", device)
     if backend == "jax":
-        return JaxSolver(device=device)
+        return make_solver("jax", device=device)
     return "scipy" if backend == "numpy" else backend
 
 

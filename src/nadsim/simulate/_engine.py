@@ -33,7 +33,7 @@ from nadsim.simulate._compile import CompiledModel, compile_model
 from nadsim.simulate._schedule import Schedule, schedule
 from nadsim.simulate._status import Status
 from nadsim.simulate._tolerances import Tolerances
-from nadsim.simulate.solvers import AbstractSolver, ScipySolver, get_solver
+from nadsim.simulate.solvers import AbstractSolver, get_solver, solver_class
 
 __all__ = ["BaselineCache", "EngineResult", "arm_parameters", "baselines", "check_times", "free_parameter_mask",
            "prepare_parameters", "solve"]
@@ -249,7 +249,7 @@ def solve(model: Model, regimen: Regimen, times: np.ndarray, params: np.ndarray,
             raise
         warnings.warn(f"nadsim: the native solver could not compile this model ({type(exc).__name__}); "
                       "using the SciPy reference", stacklevel=2)
-        return _solve(cm, sch, t, P, Pt, ScipySolver(), tolerances, baseline_cache, progress, Y0)
+        return _solve(cm, sch, t, P, Pt, solver_class("scipy")(), tolerances, baseline_cache, progress, Y0)
 
 
 def _solve(cm: CompiledModel, sch: Schedule, t: np.ndarray, P: np.ndarray, Pt: np.ndarray, slv: AbstractSolver,

@@ -29,7 +29,7 @@ from nadsim.simulate._api import dataset, default_model, metadata
 from nadsim.simulate._compile import compile_model
 from nadsim.simulate._engine import BASELINES, BaselineCache, check_times, solve
 from nadsim.simulate._tolerances import Tolerances, resolve_tolerances
-from nadsim.simulate.solvers import AbstractSolver, NativeSolver, get_solver
+from nadsim.simulate.solvers import AbstractSolver, get_solver, make_solver
 
 __all__ = ["default_chunk_size", "simulate_batch"]
 
@@ -90,7 +90,7 @@ def default_chunk_size(solver: AbstractSolver, n: int) -> int:
     states (T x 48 x 8 B a subject) stay in memory; a GPU needs tens of thousands of lanes."""
     if "gpu" in solver.capabilities and getattr(solver, "device", "cpu") == "gpu":
         return min(n, 100_000)
-    if isinstance(solver, NativeSolver):
+    if solver.name == "native":
         return min(n, 2_048)
     return min(n, 256)
 
@@ -165,7 +165,7 @@ def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence
 
         results = local()
     else:
-        worker_solver = NativeSolver(threads=1) if isinstance(slv, NativeSolver) else slv
+        worker_solver = make_solver("native", threads=1) if slv.name == "native" else slv
         spec = _ChunkSpec(regimen, t, worker_solver, tol, bool(keep_states))
         results = run_chunks(cluster, _chunk_task, model, spec, [P[a:b] for a, b in spans])
     for i, (Y, R, S) in results:
