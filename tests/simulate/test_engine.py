@@ -3,6 +3,7 @@ batches (chunks, memory maps, Dask), fallbacks and bad input."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from dataclasses import replace
@@ -221,3 +222,31 @@ def test_cli_backend_choices_are_the_solver_registry():
     from nadsim.simulate import SOLVERS
 
     assert [b.value for b in Backend] == list(SOLVERS)
+
+
+_HASH_RUN = """
+import hashlib, numpy as np
+from nadsim.dosing import parse_regimen
+from nadsim.simulate import compile_model, default_model, solve, resolve_tolerances
+m = default_model()
+reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="20 min")
+r = solve(m, reg, np.linspace(0.0, 24.0, 25), compile_model(m).base_parameters()[None, :],
+          solver="native", tolerances=resolve_tolerances(None), baseline_cache=None)
+print(hashlib.sha256(r.states.tobytes()).hexdigest())
+"""
+
+
+def test_native_code_is_the_cached_code_in_every_process(model):
+    """Every process runs the machine code from Numba's cache, the first one included (it is
+    compiled in a child process), so a run and its resume in another process agree bit for bit.
+    Reference: the same solve in a fresh interpreter; tolerance: none (equal hashes)."""
+    from nadsim.simulate.solvers import _native
+
+    cm = compile_model(model)
+    P = cm.base_parameters()[None, :]
+    r = solve(model, ARTICLE, TIMES, P, solver="native", tolerances=resolve_tolerances(None), baseline_cache=None)
+    mod = _native.load(model)
+    compiled_here = {name: sum(getattr(mod, name).stats.cache_misses.values()) for name in mod.ENTRIES}
+    assert not any(compiled_here.values()), compiled_here
+    out = subprocess.run([sys.executable, "-c", _HASH_RUN], capture_output=True, text=True, timeout=600, check=True)
+    assert out.stdout.strip().splitlines()[-1] == hashlib.sha256(r.states.tobytes()).hexdigest()

@@ -759,3 +759,22 @@ def orbit_range(Y, P, periods, free_idx, clip, depth, max_iter, tol, scale_floor
                 Y[s, i] = 0.0  # accumulating outputs start every run at zero
             elif not math.isfinite(Y[s, i]):
                 ok[s] = False
+
+
+ENTRIES = ("solve_range", "period_map_range", "orbit_range", "averaged_start_range")
+
+
+def warm():
+    """Compile (or load) every entry point for the argument types ``NativeSolver`` passes, over
+    an empty range of subjects. ``_native.load`` runs this in a child process, so that every
+    process, the first included, runs the machine code from the cache (measured: the code of a
+    process that compiled for itself differed from the cached code at 2e-10 relative)."""
+    f2 = np.zeros((1, 1))
+    f1 = np.zeros(1)
+    i1 = np.zeros(1, dtype=np.int64)
+    b1 = np.zeros(1, dtype=np.bool_)
+    i2 = np.zeros((1, N_STATS), dtype=np.int64)
+    solve_range(f2, f2, f1, f1, f2, i1, i1, f2, f1, np.zeros((1, 1, 1)), 1e-6, 1e-9, 1, i1, i2, 0, 0)
+    period_map_range(f2, f2, f1, b1, 1e-6, 1e-9, 1, b1, i2, 0, 0)
+    orbit_range(f2, f2, f1, i1, b1, 1, 1, 1e-6, 1e-6, 1.0, 1e-6, 1e-9, 1, b1, i1, 0, 0)
+    averaged_start_range(f2, f2, f1, 1, b1, b1, 1, 1e-6, f1, 0, 0)
