@@ -12,9 +12,9 @@ import pytest
 
 from nadsim.calibration import load_targets, predict, qualification_table, write_report
 from nadsim.calibration._writeback import update_parameter_table
+from nadsim.library import build_nad_core
+from nadsim.library.nad_core.model import PARAMETERS
 from nadsim.model import load_parameters
-from nadsim.model.library import build_nad_core
-from nadsim.model.library.nad_core.model import PARAMETERS
 
 
 @pytest.fixture(scope="module")

@@ -270,10 +270,10 @@ def test_export_import_round_trip(tmp_path):
     reproduces nadsim.simulate on every CSV output (tolerance 1e-6 relative, floor 1e-4)."""
     from nadsim.dosing import parse_regimen
     from nadsim.io import export_sbml
+    from nadsim.library import get_model
     from nadsim.simulate import simulate
-    from nadsim.simulate._api import default_model
 
-    model = default_model()
+    model = get_model()
     reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="20 min", every="1 d", doses=2)
     path = tmp_path / "nad.xml"
     path.write_text(export_sbml(model, reg), encoding="utf-8")

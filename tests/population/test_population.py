@@ -5,7 +5,7 @@ import pytest
 
 from nadsim._errors import InputError
 from nadsim.dosing import parse_regimen
-from nadsim.model.library import build_nad_core
+from nadsim.library import build_nad_core
 from nadsim.population import (
     CovariateModel,
     Uncertainty,
@@ -62,7 +62,7 @@ def test_covariates_set_parameters(core):
 
 
 def test_profile_covariates_match_apply_profile():
-    full = pytest.importorskip("nadsim.model.library.full")
+    full = pytest.importorskip("nadsim.library.full")
     model = full.build_full()
     cov = CovariateModel().sample(3, [0, 1])
     P = covariate_parameters(model, cov)

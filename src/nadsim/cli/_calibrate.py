@@ -13,8 +13,8 @@ from nadsim.calibration import Calibrator, load_targets, predict, qualification_
 from nadsim.calibration._writeback import update_parameter_table
 from nadsim.cli._app import console
 from nadsim.cli._options import Progress
-from nadsim.model.library import build_nad_core
-from nadsim.model.library.nad_core.model import PARAMETERS
+from nadsim.library import build_nad_core
+from nadsim.library.nad_core.model import PARAMETERS
 
 app = typer.Typer()
 

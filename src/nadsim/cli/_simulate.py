@@ -48,9 +48,9 @@ from nadsim.cli._options import (
 )
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.evidence import apply_evidence_filter
+from nadsim.library import apply_profile, build_full
+from nadsim.library.full import with_trial_arm
 from nadsim.model import Model
-from nadsim.model.library import apply_profile, build_full
-from nadsim.model.library.full import with_trial_arm
 from nadsim.population import COVARIATES, sample_population, simulate_population
 from nadsim.report._data import dataset_series, long_frame, run_metadata, write_csv, write_parquet
 from nadsim.report.plots import plot_nad_pools
