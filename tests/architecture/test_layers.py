@@ -3,6 +3,7 @@ same layers as the contract, so the map cannot drift from the code."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def test_every_package_has_a_layer():
 def test_no_upward_imports():
     """The contract itself, through import-linter's own checker (reference: its verdict)."""
     res = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300, check=False)
+                         capture_output=True, encoding="utf-8", errors="replace", timeout=300, check=False,
+                         env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert res.returncode == 0, res.stdout[-3000:]
     assert "0 broken" in res.stdout
