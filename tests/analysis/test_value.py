@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -117,3 +121,27 @@ def test_placebo_response_rate_lands_in_the_trials_range_and_falls_with_severity
     assert r[20.0] > r[22.0] > r[24.0]
     with pytest.raises(InputError, match="component_sd"):
         placebo_response_rate(full, component_sd=0.0)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nadsim", "measure", *args], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "COLUMNS": "160"})
+
+
+def test_measure_command_writes_the_interval_and_the_ranking(tmp_path):
+    out = tmp_path / "measure.json"
+    r = _cli("--draws", "20", "--no-progress", "--format", "json", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["interval"]["n_draws"] == 20
+    assert {row["measurement"] for row in data["measurements"]} == {m.name for m in MEASUREMENTS}
+    widths = [row["expected_width"] for row in data["measurements"]]
+    assert widths == sorted(widths)
+    assert [c["study"] for c in data["constraints"]] == [c.name for c in CYTOKINE_CONSTRAINTS]
+    assert "not medical advice" in data["disclaimer"]
+
+
+def test_measure_command_bad_input_is_one_line():
+    r = _cli("--weeks", "2", "--doses", "8", "--no-progress")
+    assert r.returncode != 0
+    assert "--weeks" in r.stderr and "Traceback" not in r.stderr

@@ -51,6 +51,7 @@ __all__ = [
     "hamd_interval",
     "link_parameters",
     "placebo_response_rate",
+    "rejections",
     "run_draws",
     "sample_links",
     "value_of_information",
@@ -292,6 +293,18 @@ def run_draws(model: Model, *, n: int = 300, seed: int = 0, regimen: Regimen | N
     profile = {p: float(model.parameters[p].value) for p in ("CRP0", "HAMD0", "age", "PSQI0")}
     return Draws(names, X, effect, cons, accepted & np.isfinite(effect), preds, solved, effect_h,
                  regimen.describe(), profile)
+
+
+def rejections(draws: Draws, constraints: Sequence[CytokineConstraint] = CYTOKINE_CONSTRAINTS) -> dict[str, int]:
+    """How many solved draws each study's region rejects (a draw can fail several)."""
+    out = {}
+    for c in constraints:
+        bad = np.zeros(draws.solved.shape, bool)
+        for o in c.outputs:
+            v = draws.constraints[f"{c.name}: {o}"]
+            bad |= ~((v >= c.region[0]) & (v <= c.region[1]))
+        out[c.name] = int(np.count_nonzero(bad & draws.solved))
+    return out
 
 
 def weighted_quantile(x: np.ndarray, q: Sequence[float], w: np.ndarray | None = None) -> np.ndarray:
