@@ -22,6 +22,7 @@ from nadsim.analysis.value import (
     placebo_response_rate,
     run_draws,
     sample_links,
+    significance_weights,
     value_of_information,
     weighted_quantile,
 )
@@ -145,3 +146,19 @@ def test_measure_command_bad_input_is_one_line():
     r = _cli("--weeks", "2", "--doses", "8", "--no-progress")
     assert r.returncode != 0
     assert "--weeks" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_significance_weights_favour_larger_falls_and_vanish_outside_the_regions():
+    """Phi(-1.96 - delta/se) rises as the true fall grows; a rejected draw weighs nothing."""
+    n = 5
+    fall = np.array([0.0, -0.05, -0.1, -0.2, -0.3])
+    cons = {f"{c.name}: {o}": (fall if c.reported == "fall" else np.zeros(n))
+            for c in CYTOKINE_CONSTRAINTS for o in c.outputs}
+    acc = np.array([True, True, True, True, False])
+    d = Draws(("x",), np.zeros((n, 1)), np.arange(n, dtype=float), cons, acc, {}, np.ones(n, bool), 0.0, "test")
+    w = significance_weights(d)
+    assert w.sum() == pytest.approx(1.0, abs=1e-12)
+    assert w[4] == 0.0
+    assert np.all(np.diff(w[:4]) > 0)
+    iv = hamd_interval(d, weights=w)
+    assert iv["effective_draws"] < 4

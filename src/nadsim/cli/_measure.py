@@ -17,6 +17,7 @@ from nadsim.analysis.value import (
     hamd_interval,
     rejections,
     run_draws,
+    significance_weights,
     value_of_information,
 )
 from nadsim.cli._app import console
@@ -74,9 +75,11 @@ def measure(
     with progress_bar("measure (joint draws)", enabled=progress) as upd:
         d = run_draws(model, n=draws, seed=seed, regimen=regimen, effect_weeks=weeks, progress=upd)
     iv = hamd_interval(d, level=level)
+    iv_sig = hamd_interval(d, level=level, weights=significance_weights(d))
     rows = value_of_information(d, n_per_arm=n_per_arm, level=level, seed=seed)
     rejected = rejections(d)
     result = {"regimen": d.regimen, "profile": d.profile, "weeks": weeks, "interval": iv,
+              "interval_significance_weighted": iv_sig,
               "constraints": [{"study": c.name, "outputs": list(c.outputs), "region_ln_ratio": list(c.region),
                                "rejected": rejected[c.name], "source": c.source, "note": c.note}
                               for c in CYTOKINE_CONSTRAINTS],
@@ -94,6 +97,9 @@ def measure(
                   f"{pct} % interval {iv['low']:+.2f} to {iv['high']:+.2f} points; {iv['n_accepted']} of "
                   f"{iv['n_draws']} joint draws inside the cytokine constraints (P(harm) {iv['p_harm']:.0%}, "
                   f"P(>= 3.9 points) {iv['p_meaningful']:.0%})", highlight=False)
+    console.print(f"[dim]Sensitivity, taking the small trials' significant cytokine falls at face value: median "
+                  f"{iv_sig['median']:+.2f}, {pct} % interval {iv_sig['low']:+.2f} to {iv_sig['high']:+.2f} "
+                  f"({iv_sig['effective_draws']:.0f} effective draws)[/]", highlight=False)
     tab = Table(title=f"What to measure next ({n_per_arm} per arm): expected {pct} % interval width after measuring")
     for col in ("measurement", "SE", "spread predicted", "width now", "width after", "narrower by"):
         tab.add_column(col, justify="left" if col == "measurement" else "right")
