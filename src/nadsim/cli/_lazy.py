@@ -49,6 +49,7 @@ COMMANDS: dict[str, LazyCommand] = {
                           "Audit the article's claims against the model: prediction, range, evidence grade, verdict."),
     "attribute": LazyCommand("nadsim.cli._claims", "app", "attribute",
                              "Split a predicted change into placebo and natural course, and the compound's effect by evidence grade."),
+    "measure": LazyCommand("nadsim.cli._measure", "app", "measure", "Rank candidate human measurements by how much each would narrow the interval of the HAM-D effect."),
     "sensitivity": LazyCommand("nadsim.cli._sensitivity", "app", "sensitivity",
                                "Local (tornado) or global (Sobol) sensitivity of a model output to its parameters."),
     "qualify": LazyCommand("nadsim.cli._calibrate", "app", "qualify",

@@ -150,7 +150,7 @@ def _arms(args: tuple) -> dict[str, dict[str, np.ndarray]]:
     start = regimen.doses[0].time_h if regimen.doses else 0.0
     active = simulate(model, regimen, times, rtol=1e-5, atol=1e-8)
     placebo = simulate(with_trial_arm(model, start_h=start), None, times, rtol=1e-5, atol=1e-8)
-    params = {n: model.parameters[n].value for n in ("K_hiCRP", "CRP0")}
+    params = {n: model.parameters[n].value for n in ("b_CRP_mod", "CRP_src", "m_CRP_min", "CRP0")}
     return {"active": {o: active[o].values for o in outputs}, "placebo": {o: placebo[o].values for o in outputs},
             "params": params}
 
@@ -170,15 +170,16 @@ def _measure(claim: Claim, run: dict, times: np.ndarray, t0: float, route_grades
     if claim.measure == "benefit_end":
         return float(b[o][-1] - a[o][-1])
     if claim.measure == "crp_contrast":
-        # the inflammatory route is beta * s(CRP0) * ln(CRP0/CRP); the fractional CRP fall does not
-        # depend on CRP0 (IL-6 drive and CRP scale with it), so other profiles scale through s(CRP0)
-        k, c0 = run["params"]["K_hiCRP"], run["params"]["CRP0"]
+        # the inflammatory route is beta * m(CRP0) * (fall of ln tone); the fractional fall of the
+        # tone does not depend on CRP0 (IL-6 drive and CRP scale with it), so other profiles
+        # scale through the CRP modifier m(c) = max(1 + b ln(c / CRP_src), m_min)
+        slope, src, floor, c0 = (run["params"][n] for n in ("b_CRP_mod", "CRP_src", "m_CRP_min", "CRP0"))
 
-        def s(c: float) -> float:
-            return c * c / (c * c + k * k)
+        def m(c: float) -> float:
+            return max(1.0 + slope * math.log(c / src), floor)
 
         p_end = float(a[o][-1] - b[o][-1])
-        return p_end * (s(CRP_HIGH) - s(CRP_LOW)) / s(c0) if s(c0) > 0 else float("nan")
+        return p_end * (m(CRP_HIGH) - m(CRP_LOW)) / m(c0) if abs(m(c0)) > 1e-9 else float("nan")
     if claim.measure == "grade_share":
         parts = {r: abs(float(a[r][-1] - b[r][-1])) for r in ROUTES}
         tot = sum(parts.values())

@@ -11,8 +11,11 @@ Four groups named by the article, each carried to HAM-D-17:
    small gated boundary flux into liver NAAD), and a catecholamine index whose only biochemical
    route (BH4 regeneration by NADH-dependent QDPR) is graded E and off by default (``e_cat = 0``).
 2. **SIRT1 and inflammation.** SIRT1 activity = NAD+ saturation with competitive nicotinamide
-   inhibition (Km 29 uM, Ki 60 uM) on *free* NAD+; leukocyte SIRT1 damps NF-kB, which drives IL-6;
-   IL-6 drives hepatic CRP (half-life 19 h). The IL-6 drive is set from the profile's CRP.
+   inhibition (Km 29 uM, Ki 60 uM) on *free* NAD+; leukocyte SIRT1 damps NF-kB, which drives IL-6
+   and TNF-alpha; IL-6 drives hepatic CRP (half-life 19 h). The IL-6 drive is set from the
+   profile's CRP. HAM-D follows the *inflammatory tone* (IL-6, TNF-alpha and CRP together), with
+   the pooled anti-inflammatory SMD applied at the CRP of the trials' own patients and a CRP
+   modifier that can turn the benefit into harm at low CRP (Raison 2013).
 3. **Sirtuins and stress.** Cortisol (half-life 93 min) with a clock-driven diurnal drive and a
    chronic stressor whose effect SIRT1 may buffer; stress load integrates cortisol over days.
 4. **Clock and sleep.** A Stuart-Landau limit cycle (intrinsic period 24.2 h) in polar form:
@@ -58,18 +61,18 @@ _LINKS: tuple[tuple[str, str, str, str, tuple[str, ...], str, str], ...] = (
      ("doi:10.1038/sj.emboj.7600244",),
      "SIRT1 deacetylates RelA/p65 and damps NF-kB transcription (cell lines)",
      "SIRT1がRelA/p65を脱アセチル化しNF-κBの転写を弱める(培養細胞)"),
-    ("nfkb_il6", "NF-kB activity", "IL-6", "D",
+    ("nfkb_il6", "NF-kB activity", "IL-6 and TNF-alpha", "D",
      ("doi:10.1128/MCB.10.5.2327",),
-     "NF-kB drives IL-6 gene expression",
-     "NF-κBがIL-6遺伝子の発現を促す"),
+     "NF-kB drives IL-6 (and TNF-alpha) gene expression",
+     "NF-κBがIL-6(およびTNF-α)遺伝子の発現を促す"),
     ("il6_crp", "IL-6", "CRP", "B",
      ("PMID:7554393", "kinetics.csv IL-6 -> CRP timing after cytokine administration"),
      "IL-6 drives hepatic CRP synthesis; CRP is cleared with a ~19 h half-life",
      "IL-6が肝臓のCRP産生を促し、CRPは半減期約19時間で消失する"),
-    ("crp_hamd", "systemic inflammation (CRP)", "HAM-D", "A",
+    ("crp_hamd", "inflammatory tone (IL-6, TNF-alpha, CRP)", "HAM-D", "A",
      ("PMID:25322082", "PMID:30834514", "PMID:22945416"),
-     "lowering inflammation eases depressive symptoms, mainly when CRP is high (anti-inflammatory RCTs)",
-     "炎症を下げると抑うつ症状が和らぐ。効果は主にCRPが高い人で見られる(抗炎症薬のRCT)"),
+     "lowering inflammatory tone eases depressive symptoms, more so the higher baseline CRP; at low CRP it may worsen them (anti-inflammatory RCTs)",
+     "炎症の程度を下げると抑うつ症状が和らぐ。ベースラインのCRPが高いほど効果が大きく、CRPが低いと悪化しうる(抗炎症薬のRCT)"),
     ("il6_ido", "IL-6 (inflammatory tone)", "IDO / kynurenine", "B",
      ("doi:10.1038/s41380-020-00951-9",),
      "inflammation shifts tryptophan from serotonin to the kynurenine pathway (KYN/TRP up in MDD)",
@@ -123,13 +126,14 @@ _LINKS: tuple[tuple[str, str, str, str, tuple[str, ...], str, str], ...] = (
      "HPA-axis hyperactivity goes with depression (observational meta-analysis)",
      "HPA軸の過活動はうつ病と関連する(観察研究のメタ解析)"),
     ("placebo_hamd", "expectancy and study visits (any arm)", "HAM-D", "A",
-     ("PMID:27726982", "kinetics.csv Posternak & Zimmerman visit effect"),
-     "any treatment arm, placebo drips included, improves with expectancy and visits (35-40% response)",
-     "プラセボ点滴を含むどの治療群でも、期待と通院で改善する(反応率35-40%)"),
+     ("PMID:27726982", "doi:10.1136/bmj-2021-067606", "PMID:18303940",
+      "kinetics.csv Posternak & Zimmerman visit effect"),
+     "any treatment arm, placebo drips included, improves with expectancy and visits by a number of points that does not grow with severity",
+     "プラセボ点滴を含むどの治療群でも、期待と通院で改善する。改善点数は重症度とともに増えない"),
     ("course_hamd", "time in care", "HAM-D", "B",
-     (),
-     "depressive symptoms partly remit by natural course (magnitude assumed)",
-     "抑うつ症状は自然経過でも一部改善する(大きさは仮定)"),
+     ("PMC3509755",),
+     "depressive symptoms partly remit by natural course (wait-list controls improve ~4 HAM-D points)",
+     "抑うつ症状は自然経過でも一部改善する(待機群で約4点の改善)"),
 )
 
 LINKS: tuple[Link, ...] = tuple(
@@ -175,6 +179,9 @@ def _rules() -> list[AssignmentRule]:
                        "NF-kB transcriptional activity relative to baseline"),
         AssignmentRule("IL6_drive", f"IL6_0 * (1 + {g}nfkb_il6 * (NFkB_activity - 1))", "pg/mL",
                        "IL-6 level that production sustains"),
+        # TNF-alpha is an NF-kB target with a short plasma life: an algebraic index, 1 at baseline
+        AssignmentRule("TNF_index", f"1 + {g}nfkb_il6 * (NFkB_activity ** e_TNF_NFkB - 1)", "",
+                       "plasma TNF-alpha relative to the profile's baseline"),
         # --- tryptophan split and energy
         AssignmentRule("IDO_activity",
                        f"IDO0 * (1 + {g}il6_ido * ((IL6_pl / IL6_0) ** n_IDO_IL6 - 1))", "",
@@ -214,7 +221,12 @@ def _rules() -> list[AssignmentRule]:
         AssignmentRule("cortisol", "cortisol_pl", "uM", "plasma cortisol"),
         AssignmentRule("stress_load", "stress_acc", "", "cortisol exposure over days, relative to a healthy mean"),
         # --- depression endpoint: contributions in HAM-D points (positive = improvement)
-        AssignmentRule("HAMD_inflammation", f"{g}crp_hamd * beta_infl * s_hiCRP * log(CRP0 / CRP_pl)", "dimensionless"),
+        # inflammatory tone: a weighted mean of ln IL-6, ln TNF-alpha and ln CRP relative to baseline,
+        # so the benefit is not carried by CRP alone (the agents behind SMD_antiinfl target TNF, IL-6, COX)
+        AssignmentRule("inflammatory_tone_drop",
+                       "w_tone_IL6 * log(IL6_0 / IL6_pl) - w_tone_TNF * log(TNF_index) + w_tone_CRP * log(CRP0 / CRP_pl)",
+                       "", "fall of ln inflammatory tone from baseline (positive = less inflammation)"),
+        AssignmentRule("HAMD_inflammation", f"{g}crp_hamd * beta_infl * m_CRP * inflammatory_tone_drop", "dimensionless"),
         AssignmentRule("HAMD_kynurenine", f"{g}kyn_hamd * beta_kyn * log(KP0 / KP_flux)", "dimensionless"),
         AssignmentRule("HAMD_energy", f"{g}atp_hamd * beta_atp * (ATP_capacity - 1)", "dimensionless"),
         AssignmentRule("HAMD_catecholamine", f"{g}cat_hamd * beta_cat * (catecholamine_index - 1)", "dimensionless"),
@@ -224,10 +236,11 @@ def _rules() -> list[AssignmentRule]:
                        "HAMD_inflammation + HAMD_kynurenine + HAMD_energy + HAMD_catecholamine + HAMD_stress + HAMD_sleep",
                        "dimensionless", "mechanism-driven HAM-D improvement the pathways currently support"),
         AssignmentRule("trial_time", "trial_on * max(t - t_trial_start, 0 * T_day)", "h", "time since treatment start"),
-        AssignmentRule("HAMD_course", f"{g}course_hamd * f_nat * HAMD0 * (1 - exp(-trial_time / tau_nat))", "dimensionless",
+        # placebo-arm improvement in points: it falls (never grows) with baseline severity (Kirsch 2008)
+        AssignmentRule("HAMD_course", f"{g}course_hamd * nat_course * (1 - exp(-trial_time / tau_nat))", "dimensionless",
                        "improvement by natural course"),
         AssignmentRule("HAMD_placebo",
-                       f"{g}placebo_hamd * f_pbo * (HAMD0 - HAMD_course) * (1 - exp(-trial_time / tau_pbo))", "dimensionless",
+                       f"{g}placebo_hamd * pbo_specific * (1 - exp(-trial_time / tau_pbo))", "dimensionless",
                        "improvement by expectancy and visits (any arm)"),
         AssignmentRule("HAMD", "min(max(HAMD0 - HAMD_course - HAMD_placebo - mood, 0), 52)", "dimensionless",
                        "HAM-D-17 total (research model, not medical advice)"),
@@ -268,7 +281,7 @@ def _reactions(nampt_brain_rate: str) -> list[Reaction]:
 
 
 OUTPUTS = (
-    "SIRT1_activity", "SIRT1_immune", "NFkB_activity", "IL6", "CRP", "kynurenine", "tryptophan",
+    "SIRT1_activity", "SIRT1_immune", "NFkB_activity", "IL6", "TNF_index", "CRP", "inflammatory_tone_drop", "kynurenine", "tryptophan",
     "serotonin_index", "catecholamine_index", "brain_redox", "ATP_capacity", "clock_amplitude",
     "clock_BMAL1", "phase_alignment", "sleep_quality", "cortisol", "stress_load", "HAMD", "PHQ9",
 )

@@ -1,0 +1,110 @@
+"""``nadsim measure``: the HAM-D effect's interval over every link, and what to measure next."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from nadsim._errors import InputError
+from nadsim._files import atomic_path
+from nadsim._progress import progress_bar
+from nadsim.analysis.value import (
+    CYTOKINE_CONSTRAINTS,
+    hamd_interval,
+    rejections,
+    run_draws,
+    significance_weights,
+    value_of_information,
+)
+from nadsim.cli._app import console
+from nadsim.cli._claims import _profile, _regimen
+from nadsim.cli._options import (
+    Age,
+    Compound,
+    CompoundName,
+    Crp,
+    Dose,
+    Doses,
+    Every,
+    Hamd,
+    Infusion,
+    Progress,
+    Route,
+    RouteName,
+    Sleep,
+)
+from nadsim.model.library import apply_profile, build_full
+from nadsim.simulate import DISCLAIMER
+
+app = typer.Typer()
+
+
+class MeasureFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def measure(
+    compound: Compound = CompoundName("NMN"), route: Route = RouteName("iv"), dose: Dose = "300 mg",
+    infusion: Infusion = "100 mL at 5 mL/min", every: Every = "7 d", doses: Doses = 8,
+    weeks: float = typer.Option(8.0, "--weeks", min=1.0, max=26.0, help="When the HAM-D effect is read (weeks from the first dose)."),
+    crp: Crp = None,
+    hamd: Hamd = None,
+    age: Age = None,
+    sleep: Sleep = None,
+    draws: int = typer.Option(300, "--draws", min=20, max=20000, help="Joint draws of every mechanism link (~0.1-0.2 s each)."),
+    n_per_arm: int = typer.Option(30, "--n-per-arm", min=2, max=100000,
+                                  help="Subjects per arm of each candidate measurement study."),
+    level: float = typer.Option(0.9, "--level", min=0.5, max=0.99, help="Level of the reported interval."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the Latin hypercube and of the simulated outcomes."),
+    format: MeasureFormat = typer.Option(MeasureFormat.table, "--format", case_sensitive=False,
+                                         help="table (terminal) or json."),
+    out: Path | None = typer.Option(None, help="Also write the result as JSON to this file."),
+    progress: Progress = True,
+) -> None:
+    """Rank candidate human measurements by how much each would narrow the interval of the HAM-D effect."""
+    regimen = _regimen(compound.value, route.value, dose, infusion, every, doses)
+    if regimen.last_time_h > weeks * 7 * 24.0:
+        raise InputError("--weeks", f"at or after the last dose ({regimen.last_time_h / 168:g} weeks)", weeks)
+    model = apply_profile(build_full(), **_profile(crp, hamd, age, sleep))
+    with progress_bar("measure (joint draws)", enabled=progress) as upd:
+        d = run_draws(model, n=draws, seed=seed, regimen=regimen, effect_weeks=weeks, progress=upd)
+    iv = hamd_interval(d, level=level)
+    iv_sig = hamd_interval(d, level=level, weights=significance_weights(d))
+    rows = value_of_information(d, n_per_arm=n_per_arm, level=level, seed=seed)
+    rejected = rejections(d)
+    result = {"regimen": d.regimen, "profile": d.profile, "weeks": weeks, "interval": iv,
+              "interval_significance_weighted": iv_sig,
+              "constraints": [{"study": c.name, "outputs": list(c.outputs), "region_ln_ratio": list(c.region),
+                               "rejected": rejected[c.name], "source": c.source, "note": c.note}
+                              for c in CYTOKINE_CONSTRAINTS],
+              "n_solved": int(d.solved.sum()), "n_per_arm": n_per_arm, "measurements": rows,
+              "disclaimer": DISCLAIMER}
+    text = json.dumps(result, indent=1)
+    if out:
+        with atomic_path(out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    if format is MeasureFormat.json:
+        typer.echo(text)
+        return
+    pct = round(100 * level)
+    console.print(f"HAM-D benefit vs placebo at {weeks:g} weeks ({d.regimen}): median {iv['median']:+.2f}, "
+                  f"{pct} % interval {iv['low']:+.2f} to {iv['high']:+.2f} points; {iv['n_accepted']} of "
+                  f"{iv['n_draws']} joint draws inside the cytokine constraints (P(harm) {iv['p_harm']:.0%}, "
+                  f"P(>= 3.9 points) {iv['p_meaningful']:.0%})", highlight=False)
+    console.print(f"[dim]Sensitivity, taking the small trials' significant cytokine falls at face value: median "
+                  f"{iv_sig['median']:+.2f}, {pct} % interval {iv_sig['low']:+.2f} to {iv_sig['high']:+.2f} "
+                  f"({iv_sig['effective_draws']:.0f} effective draws)[/]", highlight=False)
+    tab = Table(title=f"What to measure next ({n_per_arm} per arm): expected {pct} % interval width after measuring")
+    for col in ("measurement", "SE", "spread predicted", "width now", "width after", "narrower by"):
+        tab.add_column(col, justify="left" if col == "measurement" else "right")
+    for r in rows:
+        tab.add_row(str(r["label"]), f"{r['se']:.3g}", f"{r['spread_of_prediction']:.3g}", f"{r['prior_width']:.3g}",
+                    f"{r['expected_width']:.3g}", f"{r['reduction_pct']:.1f} %")
+    console.print(tab)
+    console.print(f"[dim]{DISCLAIMER}[/]")
