@@ -11,6 +11,7 @@ filter and a trial arm mean the same everywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from nadsim._errors import InputError
 from nadsim.library.full import PROFILE_RANGES, apply_profile, build_full, with_trial_arm
@@ -44,16 +45,25 @@ def get_model(name: str = "full", *, profile: Mapping[str, float | None] | None 
     ------
     InputError naming the field (``model``, the profile's CLI option, ``--evidence``).
     """
-    if name == "full":
-        model = build_full()
-    elif name == "nad_core":
-        model = build_nad_core()
-    else:
+    if name not in MODELS:
         raise InputError("model", f"one of {', '.join(MODELS)}", name)
+    items = tuple(sorted((k, v) for k, v in (profile or {}).items() if v is not None))
+    unknown = sorted(k for k, _ in items if k not in PROFILE_RANGES)
+    if unknown:
+        raise InputError("profile", f"keys among {', '.join(PROFILE_RANGES)}", ", ".join(unknown))
+    try:
+        hash((items, evidence, arm))
+    except TypeError:
+        raise InputError("profile", "numbers (and a grade letter, a time in h)", repr(items)) from None
+    return _build(name, items, evidence, arm)
+
+
+@lru_cache(maxsize=256)
+def _build(name: str, profile: tuple[tuple[str, float], ...], evidence: str | None, arm: float | None) -> Model:
+    # models are immutable values, so a web server or a trial asking again for the same patient
+    # gets the same object without re-checking units and moieties
+    model = build_full() if name == "full" else build_nad_core()
     if profile:
-        unknown = sorted(set(profile) - set(PROFILE_RANGES))
-        if unknown:
-            raise InputError("profile", f"keys among {', '.join(PROFILE_RANGES)}", ", ".join(unknown))
         model = apply_profile(model, **dict(profile))
     if evidence is not None:
         model = apply_evidence_filter(model, evidence)
