@@ -15,6 +15,12 @@ from nadsim.calibration._uncertainty import parameter_draws as parameter_draws
 __all__ = ["DRAW_SOURCES", "FIT_PARAMETERS", "Calibrator", "Experiment", "Target", "evaluate", "gmfe", "load_targets",
            "parameter_draws", "predict", "qualification_table"]
 
+from nadsim.calibration._fit import predict_with_reference as predict_with_reference
+from nadsim.calibration._fit import rise_fold_error as rise_fold_error
+from nadsim.calibration._report import coverage as coverage
+from nadsim.calibration._report import kinetic_checks as kinetic_checks
 from nadsim.calibration._report import write_report as write_report
+from nadsim.calibration._targets import rise_kind as rise_kind
 
-__all__ += ["write_report"]
+__all__ += ["coverage", "kinetic_checks", "predict_with_reference", "rise_fold_error", "rise_kind", "write_report"]
+__all__.sort()

@@ -9,7 +9,14 @@ import typer
 from nadsim._errors import InputError
 from nadsim._files import atomic_path
 from nadsim._progress import progress_bar
-from nadsim.calibration import Calibrator, load_targets, predict, qualification_table, write_report
+from nadsim.calibration import (
+    Calibrator,
+    kinetic_checks,
+    load_targets,
+    predict_with_reference,
+    qualification_table,
+    write_report,
+)
 from nadsim.calibration._writeback import update_parameter_table
 from nadsim.cli._app import console
 from nadsim.cli._options import Progress
@@ -34,14 +41,15 @@ def qualify(
     model = build_nad_core()
     exps, targets = load_targets()
     with progress_bar("simulating experiments", enabled=progress) as upd:
-        pred = predict(model, exps, targets, workers=workers, progress=upd)
-    rows = qualification_table(targets, pred)
+        pred, ref = predict_with_reference(model, exps, targets, workers=workers, progress=upd)
+    rows = qualification_table(targets, pred, ref)
     fitted = {n: p for n, p in model.parameters.items() if p.provenance.kind == "fitted"}
     info = {n: {"value": p.value, "unit": p.unit, "bounds": p.bounds, "fitted_to": list(p.provenance.fitted_to)}
             for n, p in fitted.items()}
-    summary = write_report(rows, out, model_hash=model.hash(), fitted=info)
-    console.print(f"GMFE calibration rows: {summary['gmfe_fit']:.3f} (n={summary['n_fit']}); "
-                  f"held-out validation rows: {summary['gmfe_validation']:.3f} (n={summary['n_validation']})")
+    summary = write_report(rows, out, model_hash=model.hash(), fitted=info, checks=kinetic_checks(rows))
+    console.print(f"GMFE on the rise, calibration rows: {summary['gmfe_rise_fit']:.3f}; held-out validation rows: "
+                  f"{summary['gmfe_rise_validation']:.3f} (level ratio: {summary['gmfe_fit']:.3f} / "
+                  f"{summary['gmfe_validation']:.3f}; n={summary['n_fit']} / {summary['n_validation']})")
     console.print(f"report written to {out / 'qualification.md'} (figure: {out / 'qualification.png'})")
 
 
