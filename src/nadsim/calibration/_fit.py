@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from nadsim._errors import CalibrationError, NadsimError, SolverError
 from nadsim.calibration._targets import (
     Experiment,
     Target,
     evaluate,
-    load_targets,
     no_change_value,
     rise_kind,
 )
 from nadsim.model import Model
 from nadsim.simulate import Status, Tolerances, compile_model, solve
 
-__all__ = ["FIT_PARAMETERS", "RISE_FLOOR", "Calibrator", "gmfe", "predict", "predict_with_reference",
+__all__ = ["FIT_PARAMETERS", "RISE_FLOOR", "gmfe", "predict", "predict_with_reference",
            "qualification_table", "rise_fold_error"]
 
 #: a rise below this fraction of the no-change value is read as no rise (assay resolution); it
@@ -34,12 +28,10 @@ RISE_FLOOR = 0.01
 
 #: the uncertain parameters calibration may move (all within their table bounds)
 FIT_PARAMETERS: tuple[str, ...] = (
-    "NAMPT_reserve", "t_half_NAD_rbc", "t_half_NAD_wbc", "NRK_capacity_blood", "NRK_capacity",
-    "NAPRT_capacity", "k_NADS", "k_deamid", "Vmax_CD38_p", "Km_CD38_NAD", "k_ENPP", "CL_AOX",
-    "CL_ren_MeNAM", "CL_ren_PY", "ka_NR", "NAM0", "R_diet",
+    "NAMPT_reserve", "t_half_NAD_rbc", "t_half_NAD_wbc", "NRK_capacity_blood", "NRK_capacity_rbc", "NRK_capacity",
+    "NAPRT_capacity", "k_NADS", "k_deamid", "ka_colon", "k_transit", "Vmax_CD38_p", "Km_CD38_NAD", "k_ENPP",
+    "CL_AOX", "CL_ren_MeNAM", "CL_ren_PY", "ka_NR", "NAM0", "R_diet",
 )
-
-
 def _simulate_experiment(args: tuple[Model, Experiment, float]) -> tuple[str, np.ndarray | None, dict[str, np.ndarray]]:
     """Simulate one experiment; a failed simulation returns ``None`` times (its targets become NaN)."""
     try:
@@ -157,65 +149,3 @@ def gmfe(rows: Sequence[dict], *, on: str = "level") -> float:
     else:
         v = [r["abs_log_fold_error"] for r in rows]
     return float(np.exp(np.mean(v))) if v and all(np.isfinite(v)) else float("inf")
-
-
-@dataclass
-class Calibrator:
-    """Weighted least squares on log fold errors, in log-parameter space, within bounds.
-
-    Follows the scikit-learn contract: ``__init__`` stores settings, ``fit`` does the work and
-    returns ``self``; results end in ``_`` (``params_``, ``result_``, ``table_``).
-    """
-
-    parameters: Sequence[str] = FIT_PARAMETERS
-    max_nfev: int = 60
-    rtol: float = 1e-6
-    workers: int = 2
-    verbose: bool = False
-    checkpoint: str | None = None  # JSON file that keeps the best parameters seen so far
-    params_: dict[str, float] = field(default_factory=dict, init=False)
-    table_: list[dict] = field(default_factory=list, init=False)
-
-    def fit(self, model: Model, experiments: dict[str, Experiment] | None = None,
-            targets: Sequence[Target] | None = None) -> Calibrator:
-        if experiments is None or targets is None:
-            experiments, targets = load_targets()
-        fit_targets = [t for t in targets if t.role == "fit"]
-        for n in self.parameters:
-            if n not in model.parameters or model.parameters[n].expr is not None:
-                raise CalibrationError("parameters", "free parameters of the model", n)
-        lo = np.log([model.parameters[n].bounds[0] for n in self.parameters])
-        hi = np.log([model.parameters[n].bounds[1] for n in self.parameters])
-        x0 = np.clip(np.log([model.parameters[n].value for n in self.parameters]), lo + 1e-9, hi - 1e-9)
-        w = np.sqrt([t.weight for t in fit_targets])
-        obs = np.log([t.observed for t in fit_targets])
-        self.n_eval_ = 0
-        t0 = time.time()
-        best = [float("inf")]
-
-        def residuals(x: np.ndarray) -> np.ndarray:
-            self.n_eval_ += 1
-            m = model.with_parameters(dict(zip(self.parameters, np.exp(x), strict=True)))
-            pred = predict(m, experiments, fit_targets, rtol=self.rtol, workers=self.workers)
-            v = np.array([pred[t.id] for t in fit_targets])
-            r = np.where(np.isfinite(v) & (v > 0), np.log(np.where(v > 0, v, 1.0)) - obs, 10.0)
-            cost = 0.5 * float(np.sum((w * r) ** 2))
-            if self.checkpoint and cost < best[0]:
-                best[0] = cost
-                Path(self.checkpoint).write_text(json.dumps(
-                    {"cost": cost, "params": dict(zip(self.parameters, np.exp(x).tolist(), strict=True))}, indent=1),
-                    encoding="utf-8")
-            if self.verbose:
-                print(f"eval {self.n_eval_:4d}  cost {cost:.4f}  {time.time() - t0:7.0f} s", flush=True)
-            return w * r
-
-        self.result_ = least_squares(residuals, x0, bounds=(lo, hi), x_scale=1.0, diff_step=1e-3,
-                                     max_nfev=self.max_nfev, method="trf")
-        self.elapsed_s_ = time.time() - t0
-        self.params_ = dict(zip(self.parameters, np.exp(self.result_.x).tolist(), strict=True))
-        fitted = model.with_parameters(self.params_)
-        self.model_ = fitted
-        self.table_ = qualification_table(targets, *predict_with_reference(fitted, experiments, targets,
-                                                                           workers=self.workers))
-        self.fit_targets_ = [t.id for t in fit_targets]
-        return self

@@ -17,6 +17,7 @@ from nadsim.calibration import (
     qualification_table,
     write_report,
 )
+from nadsim.calibration._calibrator import fit_summary
 from nadsim.calibration._writeback import update_parameter_table
 from nadsim.cli._app import console
 from nadsim.cli._options import Progress
@@ -56,24 +57,33 @@ def qualify(
 @app.command()
 def calibrate(
     out: Path = typer.Option(Path("calibration"), help="Directory for the fit results and report."),
-    max_iter: int = typer.Option(10, "--max-iter", min=1, max=500, help="Least-squares iterations."),
-    workers: int = typer.Option(2, min=1, max=64, help="Processes for the experiments."),
-    write_back: bool = typer.Option(False, "--write-back", help="Write the fitted values into the package parameter table."),
+    max_iter: int = typer.Option(40, "--max-iter", min=1, max=500, help="Least-squares function evaluations per start."),
+    starts: int = typer.Option(3, "--starts", min=1, max=32, help="Optimiser starts (the table values, then random)."),
+    profile: bool = typer.Option(True, "--profile/--no-profile", help="Profile likelihood of every fitted parameter."),
+    workers: int = typer.Option(2, min=1, max=64, help="Processes for the starts and profile points."),
+    write_back: bool = typer.Option(False, "--write-back",
+                                    help="Write the fitted values and the posterior into the package."),
 ) -> None:
-    """Fit the uncertain parameters to the published human summary statistics and report."""
+    """Fit the uncertain parameters and study effects to the published human summary statistics and report."""
     if out.exists() and not out.is_dir():
         raise InputError("--out", "a directory", str(out))
+    out.mkdir(parents=True, exist_ok=True)
     model = build_nad_core()
-    cal = Calibrator(max_nfev=max_iter, workers=workers, verbose=True).fit(model)
-    summary = write_report(cal.table_, out, model_hash=cal.model_.hash(),
-                           fitted=_fitted_info(cal.model_, cal.parameters, cal.fit_targets_))
+    cal = Calibrator(n_starts=starts, max_nfev=max_iter, profile=profile, workers=workers, verbose=True).fit(model)
+    post = cal.posterior()
+    cal.save_posterior(out / "posterior.json")
+    summary = write_report(cal.table_, out, model_hash=cal.model_.hash(), checks=kinetic_checks(cal.table_),
+                           identifiability=cal.identifiability_, fit_info=fit_summary(post))
     fitted_to = {n: cal.fit_targets_ for n in cal.parameters}
     text = update_parameter_table(PARAMETERS, cal.params_, fitted_to,
-                                  note=f"nadsim calibrate, {cal.n_eval_} evaluations, cost {cal.result_.cost:.4g}")
+                                  note=f"nadsim calibrate: {len(cal.starts_)} starts, best cost "
+                                       f"{cal.result_['cost']:.4g}, optimiser status {cal.result_['status']}")
     with atomic_path(out / "parameters.fitted.toml") as tmp:
         tmp.write_text(text, encoding="utf-8")
     if write_back:
         with atomic_path(PARAMETERS) as tmp:
             tmp.write_text(text, encoding="utf-8")
-    console.print(f"GMFE calibration rows: {summary['gmfe_fit']:.3f}; validation: {summary['gmfe_validation']:.3f}")
+        cal.save_posterior()
+    console.print(f"GMFE on the rise, calibration rows: {summary['gmfe_rise_fit']:.3f}; validation: "
+                  f"{summary['gmfe_rise_validation']:.3f}; fit {cal.fit_wall_s_:.0f} s, all {cal.elapsed_s_:.0f} s")
     console.print(f"fitted table: {out / 'parameters.fitted.toml'}; report: {out / 'qualification.md'}")
