@@ -78,11 +78,12 @@ def test_report_lists_every_row_with_both_errors(report):
 def test_qualify_command_regenerates_the_report(tmp_path):
     from nadsim.cli import app
 
-    res = CliRunner().invoke(app, ["qualify", "--out", str(tmp_path), "--workers", "1", "--no-progress"])
+    res = CliRunner().invoke(app, ["qualify", "--out", str(tmp_path), "--workers", "1", "--draws", "10", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "GMFE on the rise" in res.output
     md = (tmp_path / "qualification.md").read_text(encoding="utf-8")
     assert "Kinetic checks of the blood pools" in md and "trammell" in md
+    assert "90 % interval coverage" in res.output and "90 % prediction intervals" in md
 
 
 def test_fitted_parameters_are_inside_bounds_and_cite_rows():

@@ -22,13 +22,15 @@ The fit is ``scipy.optimize.least_squares`` (trf, bounds in log space) from seve
 run to the optimiser's own convergence test; the best is kept, the others are reported. At the
 optimum, the Jacobian gives the Laplace approximation of the posterior (stored with the fit, used
 by ``parameter_draws(source="posterior")``), and a coarse profile likelihood of every fitted
-parameter says which are identified, on a bound, or not identified.
+parameter (four fixed values each, the others re-optimised by Gauss-Newton steps) says which are
+identified, on a bound, or not identified.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -87,6 +89,7 @@ class Objective:
     targets: tuple[Target, ...]
     parameters: tuple[str, ...]
     rtol: float = 1e-6
+    log_every: int = 0  # print a line every this many simulations (0: silent)
 
     @property
     def studies(self) -> tuple[str, ...]:
@@ -120,8 +123,21 @@ class Objective:
     def model_at(self, x: np.ndarray) -> Model:
         return self.model.with_parameters(dict(zip(self.parameters, np.exp(x[: len(self.parameters)]).tolist(), strict=True)))
 
+    def _predict(self, x_model: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+        """Predictions for the model coordinates; the last one is kept, because the study
+        effects' Jacobian columns (and the priors') need no new simulation."""
+        key = x_model.tobytes()
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            cache.clear()
+            cache[key] = predict_with_reference(self.model_at(x_model), self.experiments, self.targets, rtol=self.rtol)
+            n = self.__dict__["_n_sim"] = self.__dict__.get("_n_sim", 0) + 1
+            if self.log_every and n % self.log_every == 0:
+                print(f"  [{os.getpid()}] simulation {n}", flush=True)
+        return cache[key]
+
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        pred, ref = predict_with_reference(self.model_at(x), self.experiments, self.targets, rtol=self.rtol)
+        pred, ref = self._predict(np.ascontiguousarray(x[: len(self.parameters)]))
         b = dict(zip(self.studies, x[len(self.parameters):], strict=True))
         r = []
         for t in self.targets:
@@ -161,27 +177,41 @@ def _run_start(args: tuple[Objective, np.ndarray, int]) -> dict[str, Any]:
     t0 = time.perf_counter()
     res = least_squares(obj.residuals, x0, jac=lambda x: obj.jacobian(x), bounds=(lo, hi), method="trf",
                         x_scale=1.0, max_nfev=max_nfev, ftol=1e-8, xtol=1e-8, gtol=1e-8)
+    if obj.log_every:
+        print(f"  [{os.getpid()}] start done: cost {res.cost:.4f}, status {res.status}, nfev {res.nfev}, "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
     return {"x": res.x.tolist(), "cost": float(res.cost), "status": int(res.status), "message": str(res.message),
             "nfev": int(res.nfev), "njev": int(res.njev or 0), "optimality": float(res.optimality),
             "success": bool(res.success), "wall_s": time.perf_counter() - t0, "x0": x0.tolist()}
 
 
-def _profile_point(args: tuple[Objective, np.ndarray, int, float, int]) -> tuple[int, float, float]:
-    """Cost minimised over all other coordinates with coordinate ``i`` fixed at ``value``."""
-    obj, x_hat, i, value, max_nfev = args
+def _profile_point(args: tuple[Objective, np.ndarray, np.ndarray, int, float, int]) -> tuple[int, float, float]:
+    """Cost minimised over all other coordinates with coordinate ``i`` fixed at ``value``.
+
+    Coarse by design (issue #13 allows it): ``steps`` projected Gauss-Newton steps with the
+    Jacobian of the optimum (no new Jacobian per point), each cost evaluated exactly; the best
+    cost seen is kept, so the profile is an upper bound of the exact one (intervals can only be
+    too narrow where the re-optimisation would have moved far).
+    """
+    obj, x_hat, J, i, value, steps = args
     lo, hi = obj.bounds()
     keep = np.arange(x_hat.size) != i
-
-    def full(z: np.ndarray) -> np.ndarray:
-        x = x_hat.copy()
-        x[keep] = z
-        x[i] = value
-        return x
-
-    z0 = np.clip(x_hat[keep], lo[keep] + 1e-9, hi[keep] - 1e-9)
-    res = least_squares(lambda z: obj.residuals(full(z)), z0, jac=lambda z: obj.jacobian(full(z))[:, keep],
-                        bounds=(lo[keep], hi[keep]), method="trf", max_nfev=max_nfev)
-    return i, value, float(res.cost)
+    Jk = J[:, keep]
+    pinv = np.linalg.pinv(Jk.T @ Jk) @ Jk.T
+    x = x_hat.copy()
+    x[i] = value
+    r = obj.residuals(x)
+    best = float(0.5 * r @ r)
+    for _ in range(steps):
+        z = np.clip(x[keep] - pinv @ r, lo[keep], hi[keep])
+        x_new = x.copy()
+        x_new[keep] = z
+        r_new = obj.residuals(x_new)
+        c = float(0.5 * r_new @ r_new)
+        if c >= best:
+            break
+        x, r, best = x_new, r_new, c
+    return i, value, best
 
 
 def _interval_side(points: list[tuple[float, float]], x_hat: float, bound: float, cmin: float) -> tuple[float, bool]:
@@ -207,10 +237,10 @@ class Calibrator:
     """
 
     parameters: Sequence[str] = FIT_PARAMETERS
-    n_starts: int = 3
-    max_nfev: int = 40
+    n_starts: int = 2
+    max_nfev: int = 25
     profile: bool = True
-    profile_nfev: int = 2
+    profile_steps: int = 3
     rtol: float = 1e-6
     workers: int = 2
     seed: int = 0
@@ -232,7 +262,8 @@ class Calibrator:
             if n not in model.parameters or model.parameters[n].expr is not None:
                 raise CalibrationError("parameters", "free parameters of the model", n)
         fit_targets = tuple(t for t in targets if t.role == "fit")
-        obj = Objective(model, experiments, fit_targets, tuple(self.parameters), rtol=self.rtol)
+        obj = Objective(model, experiments, fit_targets, tuple(self.parameters), rtol=self.rtol,
+                        log_every=100 if self.verbose else 0)
         lo, hi = obj.bounds()
         rng = np.random.default_rng(self.seed)
         starts = [obj.x0()]
@@ -276,11 +307,11 @@ class Calibrator:
         grid: dict[int, list[float]] = {}
         for i in range(n_par):
             step = float(np.clip(se[i], 0.1, 2.0))
-            grid[i] = sorted({float(np.clip(x_hat[i] + k * step, lo[i], hi[i])) for k in (-2.0, 2.0)}
+            grid[i] = sorted({float(np.clip(x_hat[i] + k * step, lo[i], hi[i])) for k in (-3.0, -1.5, 1.5, 3.0)}
                              - {float(x_hat[i])})
         profiles: dict[int, list[tuple[float, float]]] = {i: [] for i in range(n_par)}
         if self.profile:
-            jobs = [(obj, x_hat, i, v, self.profile_nfev) for i in range(n_par) for v in grid[i]]
+            jobs = [(obj, x_hat, self.jac_, i, v, self.profile_steps) for i in range(n_par) for v in grid[i]]
             t0 = time.perf_counter()
             if self.workers > 1:
                 with process_pool(self.workers) as pool:
@@ -334,8 +365,9 @@ class Calibrator:
             "method": "scipy.optimize.least_squares trf, multistart; Laplace approximation (J^T J)^-1 in log space",
         }
 
-    def save_posterior(self, path: Path | str = POSTERIOR_FILE) -> Path:
-        with atomic_path(Path(path)) as tmp:
+    def save_posterior(self, path: Path | str | None = None) -> Path:
+        path = Path(path) if path is not None else POSTERIOR_FILE
+        with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.posterior(), indent=1), encoding="utf-8")
         return Path(path)
 
@@ -356,9 +388,9 @@ def fit_summary(post: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def load_posterior(path: Path | str = POSTERIOR_FILE) -> dict[str, Any] | None:
-    """The stored fit, or None if none has been stored."""
-    p = Path(path)
+def load_posterior(path: Path | str | None = None) -> dict[str, Any] | None:
+    """The stored fit (default :data:`POSTERIOR_FILE`), or None if none has been stored."""
+    p = Path(path) if path is not None else POSTERIOR_FILE
     if not p.is_file():
         return None
     return json.loads(p.read_text(encoding="utf-8"))

@@ -17,7 +17,9 @@ from nadsim.calibration import (
     qualification_table,
     write_report,
 )
-from nadsim.calibration._calibrator import fit_summary
+from nadsim.calibration._calibrator import STUDY_EFFECT_SD, fit_summary, load_posterior
+from nadsim.calibration._intervals import target_intervals
+from nadsim.calibration._uncertainty import default_source
 from nadsim.calibration._writeback import update_parameter_table
 from nadsim.cli._app import console
 from nadsim.cli._options import Progress
@@ -36,6 +38,8 @@ def _fitted_info(model, names, fitted_to):
 def qualify(
     out: Path = typer.Option(Path("qualification"), help="Directory for the report."),
     workers: int = typer.Option(2, min=1, max=64, help="Processes for the experiments."),
+    draws: int = typer.Option(100, "--draws", min=0, max=5000,
+                              help="Parameter draws for each row's 90 % prediction interval (0: none)."),
     progress: Progress = True,
 ) -> None:
     """Qualification report of the current parameters against every calibration and validation row."""
@@ -44,13 +48,30 @@ def qualify(
     with progress_bar("simulating experiments", enabled=progress) as upd:
         pred, ref = predict_with_reference(model, exps, targets, workers=workers, progress=upd)
     rows = qualification_table(targets, pred, ref)
+    note = ""
+    if draws:
+        source = default_source()
+        iv = target_intervals(model, exps, targets, n=draws, source=source)
+        for r in rows:
+            r["lo90"], r["hi90"] = iv[r["id"]]
+        note = (f"90 % prediction intervals: {draws} parameter draws from the {source} "
+                f"(`nadsim.calibration.parameter_draws`), each simulated with `simulate_batch`; rises reported by a "
+                f"study also carry a new study's effect (log-normal, SD {STUDY_EFFECT_SD}). Coverage counts the rows "
+                f"whose observed value lies inside its interval.")
     fitted = {n: p for n, p in model.parameters.items() if p.provenance.kind == "fitted"}
     info = {n: {"value": p.value, "unit": p.unit, "bounds": p.bounds, "fitted_to": list(p.provenance.fitted_to)}
             for n, p in fitted.items()}
-    summary = write_report(rows, out, model_hash=model.hash(), fitted=info, checks=kinetic_checks(rows))
+    post = load_posterior()
+    ident = post["identifiability"] if post and post.get("model_hash") == model.hash() else None
+    summary = write_report(rows, out, model_hash=model.hash(), fitted=info, checks=kinetic_checks(rows),
+                           identifiability=ident, fit_info=fit_summary(post) if post and ident else None,
+                           interval_note=note)
     console.print(f"GMFE on the rise, calibration rows: {summary['gmfe_rise_fit']:.3f}; held-out validation rows: "
                   f"{summary['gmfe_rise_validation']:.3f} (level ratio: {summary['gmfe_fit']:.3f} / "
                   f"{summary['gmfe_validation']:.3f}; n={summary['n_fit']} / {summary['n_validation']})")
+    if draws:
+        console.print(f"90 % interval coverage: validation rows {summary['coverage_validation']:.0%}, "
+                      f"calibration rows {summary['coverage_fit']:.0%}")
     console.print(f"report written to {out / 'qualification.md'} (figure: {out / 'qualification.png'})")
 
 
