@@ -53,7 +53,7 @@ from nadsim.calibration._targets import Experiment, Target, load_targets, rise_k
 from nadsim.model import Model
 
 __all__ = ["CHI2_95", "N0", "NOISE_LOG_SD", "POSTERIOR_FILE", "STUDY_EFFECT_SD", "Calibrator", "Objective",
-           "fit_summary", "load_posterior", "row_weight"]
+           "fit_summary", "load_posterior", "posterior_matches", "row_weight"]
 
 #: log-scale error of a summary statistic of confidence weight 1 (as the PEtab export uses)
 NOISE_LOG_SD = 0.25
@@ -370,6 +370,18 @@ class Calibrator:
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.posterior(), indent=1), encoding="utf-8")
         return Path(path)
+
+
+def posterior_matches(model: Model, post: dict[str, Any] | None, rtol: float = 1e-5) -> bool:
+    """Whether ``post`` was fitted to this model's current values (the table keeps 6 digits)."""
+    if not post:
+        return False
+    for name, x in zip(post["names"], post["x_log"], strict=False):
+        if name in post["parameters"] and (
+                name not in model.parameters
+                or not math.isclose(model.parameters[name].value, math.exp(x), rel_tol=rtol)):
+            return False
+    return True
 
 
 def fit_summary(post: dict[str, Any]) -> dict[str, str]:

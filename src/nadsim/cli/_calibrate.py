@@ -17,7 +17,12 @@ from nadsim.calibration import (
     qualification_table,
     write_report,
 )
-from nadsim.calibration._calibrator import STUDY_EFFECT_SD, fit_summary, load_posterior
+from nadsim.calibration._calibrator import (
+    STUDY_EFFECT_SD,
+    fit_summary,
+    load_posterior,
+    posterior_matches,
+)
 from nadsim.calibration._intervals import target_intervals
 from nadsim.calibration._uncertainty import default_source
 from nadsim.calibration._writeback import update_parameter_table
@@ -62,7 +67,7 @@ def qualify(
     info = {n: {"value": p.value, "unit": p.unit, "bounds": p.bounds, "fitted_to": list(p.provenance.fitted_to)}
             for n, p in fitted.items()}
     post = load_posterior()
-    ident = post["identifiability"] if post and post.get("model_hash") == model.hash() else None
+    ident = post["identifiability"] if post and posterior_matches(model, post) else None
     summary = write_report(rows, out, model_hash=model.hash(), fitted=info, checks=kinetic_checks(rows),
                            identifiability=ident, fit_info=fit_summary(post) if post and ident else None,
                            interval_note=note)
