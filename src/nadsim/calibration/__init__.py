@@ -1,7 +1,10 @@
 """Calibration against published human summary statistics, and the qualification report."""
 
+from nadsim.calibration._calibrator import Calibrator as Calibrator
+from nadsim.calibration._calibrator import Objective as Objective
+from nadsim.calibration._calibrator import load_posterior as load_posterior
+from nadsim.calibration._calibrator import row_weight as row_weight
 from nadsim.calibration._fit import FIT_PARAMETERS as FIT_PARAMETERS
-from nadsim.calibration._fit import Calibrator as Calibrator
 from nadsim.calibration._fit import gmfe as gmfe
 from nadsim.calibration._fit import predict as predict
 from nadsim.calibration._fit import qualification_table as qualification_table
@@ -15,6 +18,12 @@ from nadsim.calibration._uncertainty import parameter_draws as parameter_draws
 __all__ = ["DRAW_SOURCES", "FIT_PARAMETERS", "Calibrator", "Experiment", "Target", "evaluate", "gmfe", "load_targets",
            "parameter_draws", "predict", "qualification_table"]
 
+from nadsim.calibration._fit import predict_with_reference as predict_with_reference
+from nadsim.calibration._fit import rise_fold_error as rise_fold_error
+from nadsim.calibration._report import coverage as coverage
+from nadsim.calibration._report import kinetic_checks as kinetic_checks
 from nadsim.calibration._report import write_report as write_report
+from nadsim.calibration._targets import rise_kind as rise_kind
 
-__all__ += ["write_report"]
+__all__ += ["Objective", "coverage", "kinetic_checks", "load_posterior", "predict_with_reference", "rise_fold_error", "rise_kind", "row_weight", "write_report"]
+__all__.sort()

@@ -246,6 +246,9 @@ def simulate(
     age: Age = None,
     sleep: Sleep = None,
     placebo: bool = typer.Option(False, "--placebo", help="Simulate the placebo arm: same drips and visits, no active compound."),
+    interval: int = typer.Option(0, "--interval", min=0, max=2000, metavar="DRAWS",
+                                 help="Also show 90 % prediction intervals from DRAWS parameter draws "
+                                      "(the calibration's posterior; 0: off)."),
     progress: Progress = True,
 ) -> None:
     """Simulate a dosing regimen (one patient or a virtual population) and report the NAD+ metabolome."""
@@ -277,6 +280,39 @@ def simulate(
     if plot and "undosed" not in runs:
         runs["undosed"] = simulate_run(model, None, grid)
     write_outputs(runs, regimen, fmt=format.value, out=out, plot=plot, variables=[v for v in variables if v in runs["dosed"]])
+    if interval:
+        show_intervals(model, regimen, grid, draws=interval, fmt=format.value)
+
+
+#: outputs whose intervals ``--interval`` prints (those the model has)
+INTERVAL_OUTPUTS = ("whole_blood_NAD", "pbmc_NAD", "plasma_NAM", "liver_NAD", "muscle_NAD", "brain_NAD", "IL6", "CRP",
+                    "HAMD")
+
+
+def show_intervals(model: Model, regimen: Regimen, grid: np.ndarray, *, draws: int, fmt: str) -> None:
+    """90 % prediction intervals at the last time, level and change from baseline (research use)."""
+    from nadsim.calibration._intervals import prediction_intervals
+
+    names = [o for o in INTERVAL_OUTPUTS if o in model.outputs]
+    iv = prediction_intervals(model, regimen, grid, n=draws, outputs=names)
+    if fmt == "json":
+        typer.echo(json.dumps({"intervals": {
+            "level": iv.attrs["level"], "draws": iv.attrs["draws"], "source": iv.attrs["source"],
+            "time_h": float(grid[-1]),
+            "outputs": {v: {q: float(iv[v].sel(quantile=q).values[-1]) for q in ("lower", "median", "upper")}
+                        for v in iv.data_vars}}}))
+        return
+    tab = Table(title=f"90 % prediction intervals at {grid[-1]:g} h ({iv.attrs['draws']} draws from the "
+                      f"{iv.attrs['source']}; {iv.attrs['failed_draws']} failed)")
+    for col in ("variable", "unit", "median", "90 % interval", "change from baseline: median", "90 % interval"):
+        tab.add_column(col)
+    for v in names:
+        lvl, chg = iv[v].values[:, -1], iv[f"change_{v}"].values[:, -1]
+        tab.add_row(v, str(iv[v].attrs.get("units", "")).replace("dimensionless", ""), _g(lvl[1]),
+                    f"{_g(lvl[0])} to {_g(lvl[2])}", _g(chg[1], "+.4g"), f"{_g(chg[0], '+.4g')} to {_g(chg[2], '+.4g')}")
+    console.print(tab)
+    console.print("[dim]Parameter uncertainty only (calibration posterior; unconstrained brain and muscle "
+                  "parameters from their priors). Research model, not medical advice.[/]")
 
 
 @app.command()
