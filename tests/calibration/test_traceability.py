@@ -9,7 +9,7 @@ says "nominal") are not uncertain and pass with their note.
 import pytest
 
 from nadsim.calibration import load_targets
-from nadsim.model.library import build_nad_core
+from nadsim.library import build_nad_core
 
 MODEL = build_nad_core()
 FREE = [p for p in MODEL.parameters.values() if p.expr is None and p.name not in set(MODEL.infusion_inputs.values())]

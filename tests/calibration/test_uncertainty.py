@@ -15,7 +15,7 @@ from nadsim.calibration import FIT_PARAMETERS, parameter_draws
 from nadsim.calibration._intervals import prediction_intervals
 from nadsim.calibration._uncertainty import UNCONSTRAINED, default_source
 from nadsim.dosing import Dose, Regimen
-from nadsim.model.library import build_nad_core
+from nadsim.library import build_nad_core
 
 
 @pytest.fixture()
