@@ -44,6 +44,7 @@ from pathlib import Path
 
 from nadsim._errors import CalibrationError, InputError
 from nadsim._optional import require
+from nadsim.calibration import FIT_PARAMETERS, load_targets
 from nadsim.dosing import Regimen
 from nadsim.io.sbml import (
     _formula_math,
@@ -56,6 +57,7 @@ from nadsim.io.sbml import (
 )
 from nadsim.library import get_model
 from nadsim.model import Model
+from nadsim.simulate import compile_model
 
 __all__ = ["PetabTarget", "export_petab", "lint_petab"]
 
@@ -76,10 +78,6 @@ class PetabTarget:
 
 def _load(model: Model) -> tuple[dict[str, Regimen], list[PetabTarget], list[tuple[str, str]]]:
     """Experiments (regimens), point targets and skipped targets (id, reason)."""
-    try:
-        from nadsim.calibration import load_targets
-    except ImportError:  # pragma: no cover - the calibration module ships with nadsim
-        return _from_csv(model)
     experiments, targets = load_targets()
     regimens = {k: e.regimen for k, e in experiments.items()}
     out: list[PetabTarget] = []
@@ -104,27 +102,6 @@ def _load(model: Model) -> tuple[dict[str, Regimen], list[PetabTarget], list[tup
 
 
 _CSV_MATRIX = {"whole blood": "whole_blood_NAD", "plasma": "plasma_NAD", "pbmc": "pbmc_NAD"}
-
-
-def _from_csv(model: Model) -> tuple[dict[str, Regimen], list[PetabTarget], list[tuple[str, str]]]:
-    """Fallback without :mod:`nadsim.calibration`: baseline NAD+ concentrations of the CSV."""
-    import pandas as pd
-
-    if not DATA_CSV.is_file():
-        raise CalibrationError("data", f"the shared data file {DATA_CSV}", "missing")
-    df = pd.read_csv(DATA_CSV)
-    out, skipped = [], []
-    for i, (_, r) in enumerate(df.iterrows()):
-        value = pd.to_numeric(r["value"], errors="coerce")
-        matrix = str(r["matrix"]).strip().lower()
-        analyte = str(r["analyte"]).strip()
-        if (str(r["time_point"]).strip().lower() == "baseline" and analyte == "NAD+" and matrix in _CSV_MATRIX
-                and str(r["unit"]).strip() == "uM" and value == value and value > 0):
-            out.append(PetabTarget(f"csv_row_{i + 2}", "baseline", _CSV_MATRIX[matrix], "value", float(value), 0.0,
-                                   0.6, "fit", str(r["doi_pmid_pmcid"]), f"human_pk.csv row {i + 2}", "uM"))
-        else:
-            skipped.append((f"csv_row_{i + 2}", "not a baseline NAD+ concentration (fallback reads only those)"))
-    return {"baseline": Regimen.none()}, out, skipped
 
 
 def _sid(text: str) -> str:
@@ -206,8 +183,6 @@ def _petab_model(model: Model, regimens: dict[str, Regimen], index: dict[str, in
 
 def _baseline_outputs(model: Model) -> dict[str, float]:
     """Every assignment-rule output at the undosed baseline (the export's initial state)."""
-    from nadsim.simulate import compile_model
-
     p, y0 = baseline_state(model)
     values = compile_model(model).rules(0.0, y0, p)
     return {a.name: float(v) for a, v in zip(model.rules, values, strict=False)}
@@ -274,13 +249,7 @@ def export_petab(out: Path | str, model: Model | None = None, *, estimate: Seque
             "preequilibration_on": 0.0} for e, k in index.items()])
 
     if estimate is None:
-        try:
-            from nadsim.calibration import FIT_PARAMETERS
-
-            estimate = FIT_PARAMETERS
-        except ImportError:  # pragma: no cover
-            estimate = [n for n, p in model.parameters.items()
-                        if p.expr is None and p.provenance.kind in ("fitted", "assumed") and p.bounds[0] < p.bounds[1]]
+        estimate = FIT_PARAMETERS
     to_fit = set(estimate)
     inputs = set(model.infusion_inputs.values())
     prow = []

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
+from nadsim.model import GRADES
 from nadsim.report.plots import DISCLAIMER_LINE, GRADE_COLOURS, new_figure, save, wrap
 
 __all__ = ["forest_figure", "power_figure", "qualification_figure", "sobol_figure", "timecourse_figure",
@@ -22,8 +23,6 @@ __all__ = ["forest_figure", "power_figure", "qualification_figure", "sobol_figur
 
 
 def _grade_legend(ax: Any, grades: Sequence[str], **kw: Any) -> None:
-    from nadsim.model import GRADES
-
     shown = [g for g in GRADE_COLOURS if g in set(grades)]
     ax.legend(handles=[Patch(color=GRADE_COLOURS[g], label=f"{g}: {GRADES[g]}") for g in shown],
               title="evidence grade of the parameter", fontsize=8, title_fontsize=8, **kw)

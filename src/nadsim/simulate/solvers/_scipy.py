@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from nadsim._errors import InputError
 from nadsim.simulate._baseline import periods
 from nadsim.simulate._compile import CompiledModel
 from nadsim.simulate._schedule import Schedule, volume_index
@@ -49,8 +50,6 @@ class ScipySolver(AbstractSolver):
 
     def __init__(self, method: str = "LSODA"):
         if method not in METHODS:
-            from nadsim._errors import InputError
-
             raise InputError("method", f"one of {', '.join(METHODS)}", method)
         self.method = method
 
