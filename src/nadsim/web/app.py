@@ -29,6 +29,8 @@ call is installed (see ``/api/meta`` → ``capabilities``).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -44,11 +46,13 @@ from fastapi.staticfiles import StaticFiles
 from nadsim import __version__
 from nadsim._errors import NadsimError
 from nadsim.web import _service as svc
+from nadsim.web._guard import DEFAULT_ALLOWED_HOSTS, HostAllowList
 from nadsim.web._workers import Busy, SimulationWorkers, WorkerDied
 from nadsim.web.jobs import JobManager, JobsFull
 from nadsim.web.schemas import (
     LIMITS,
     ClaimAuditRequest,
+    ErrorResponse,
     JobInfo,
     ParameterOut,
     SimulateRequest,
@@ -62,11 +66,13 @@ JOB_ID = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="Job id
 
 
 class _BodyLimit:
-    """ASGI middleware: refuse request bodies above ``max_bytes`` with 413 (header or stream)."""
+    """ASGI middleware: refuse request bodies above ``max_bytes`` with 413 (header or stream), and
+    bodies that take longer than ``timeout_s`` to arrive with 408 (a slow-body attack)."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -87,8 +93,15 @@ class _BodyLimit:
                 return
         body = b""
         more = scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         while more:
-            msg = await receive()
+            try:
+                msg = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except TimeoutError:
+                await JSONResponse({"detail": f"request body not received within {self.timeout_s:g} s",
+                                    "errors": [{"field": "body", "message": f"sent within {self.timeout_s:g} s"}]},
+                                   status_code=408, headers={"Connection": "close"})(scope, receive, send)
+                return
             if msg["type"] == "http.disconnect":
                 return
             body += msg.get("body", b"")
@@ -142,7 +155,8 @@ def _info_or_404(job: Any, job_id: str) -> Any:
 
 
 def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | None = None,
-               workers: SimulationWorkers | None = None) -> FastAPI:
+               workers: SimulationWorkers | None = None,
+               allowed_hosts: Iterable[str] = DEFAULT_ALLOWED_HOSTS) -> FastAPI:
     """Build the nadsim web app.
 
     Parameters
@@ -151,6 +165,8 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
         time-outs, body size); the field bounds of the request models are fixed.
     jobs : a job manager to use (tests pass one with short time-outs).
     workers : the simulation worker processes to use (tests pass ones with other targets).
+    allowed_hosts : names the ``Host`` header may carry (loopback by default; ``"*"``: any); a
+        request for another host gets 400 (DNS rebinding).
 
     Notes
     -----
@@ -186,7 +202,8 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
     )
     app.state.jobs = manager
     app.state.runner = runner
-    app.add_middleware(_BodyLimit, max_bytes=int(lim["max_request_bytes"]))
+    app.add_middleware(_BodyLimit, max_bytes=int(lim["max_request_bytes"]), timeout_s=float(lim["body_timeout_s"]))
+    app.add_middleware(HostAllowList, allowed=tuple(allowed_hosts))  # outermost: before anything else runs
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
@@ -367,4 +384,20 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
             return JSONResponse(status_code=409, content={"detail": f"job is {job.status}", "job": job.info()})
         return {"job": job.info(), "result": job.result, "disclaimer": svc.disclaimers()}
 
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema, with the 422 body the handlers above really write (issue #15: the
+        published one was FastAPI's ``{"detail": [...]}``, which no 422 of this API matched)."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            comps = schema.setdefault("components", {}).setdefault("schemas", {})
+            body = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+            comps.update(body.pop("$defs", {}))
+            comps["HTTPValidationError"] = body
+            comps.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
