@@ -8,8 +8,9 @@ worker killed (SIGKILL), which frees the slot and the memory at once, and a fres
 started in the background.
 
 Workers are started from the ``forkserver`` that :mod:`nadsim.web.jobs` also uses (so the web
-server's threads are never forked), call :func:`nadsim._procs.die_with_parent` first (the
-forkserver ends with the server, and the worker ends within 0.5 s of it), and keep their
+server's threads are never forked), call :func:`nadsim._procs.die_with` on the server's pid
+first (so a worker ends within 0.5 s of the server; watching its parent, the forkserver, would
+never end it: the forkserver lives as long as any of its children), and keep their
 temporary files in a directory of their own, which the server removes when the worker ends for
 any reason. Only registered functions (``"module:function"`` in :data:`TARGETS`) are called;
 nothing a client sends is imported or evaluated.
@@ -35,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from nadsim._procs import die_with_parent
+from nadsim._procs import die_with
 
 __all__ = ["TARGETS", "Busy", "SimulationWorkers", "WorkerDied", "server_tmp_root", "stop_idle_workers"]
 
@@ -102,9 +103,9 @@ def _resolve(ref: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(mod), fn)  # type: ignore[no-any-return]
 
 
-def _worker_main(conn: Any, workdir: str) -> None:
+def _worker_main(conn: Any, workdir: str, server_pid: int) -> None:
     """A worker: answer ``(target, args)`` messages until told to stop (``None``) or orphaned."""
-    die_with_parent()
+    die_with(server_pid)
     use_tmpdir(workdir)
     from nadsim._errors import NadsimError
 
@@ -137,7 +138,7 @@ class _Worker:
     def __init__(self, ctx: Any, root: Path) -> None:
         self.workdir = tempfile.mkdtemp(prefix="worker-", dir=root)
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, self.workdir), name="nadsim-web-worker", daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, self.workdir, os.getpid()), name="nadsim-web-worker", daemon=True)
         self.proc.start()
         child.close()
 

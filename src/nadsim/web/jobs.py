@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import os
 import shutil
 import tempfile
 import threading
@@ -67,16 +68,17 @@ def _noop() -> None:
     """Target of the warm-up process."""
 
 
-def _child(target: str, payload: dict[str, Any], conn: Any, workdir: str = "") -> None:
+def _child(target: str, payload: dict[str, Any], conn: Any, workdir: str = "", server_pid: int = 0) -> None:
     """Entry point of the job process: run the target, send progress and the result.
 
-    The process ends within 0.5 s of its parent (the forkserver, which ends with the server),
-    and every temporary file it or its own workers make lands in ``workdir``, which the server
+    The process ends within 0.5 s of the server (:func:`nadsim._procs.die_with`; not of its
+    parent, the forkserver, which lives as long as any of its children), and every temporary file it or its own workers make lands in ``workdir``, which the server
     removes however the job ends (done, failed, cancelled, timed out, server shut down)."""
-    from nadsim._procs import die_with_parent
+    from nadsim._procs import die_with
     from nadsim.web._workers import use_tmpdir
 
-    die_with_parent()
+    if server_pid:
+        die_with(server_pid)
     if workdir:
         use_tmpdir(workdir)
 
@@ -202,7 +204,7 @@ class JobManager:
         workdir = tempfile.mkdtemp(prefix=f"job-{job.id[:8]}-", dir=server_tmp_root())
         with self._lock:
             job._workdir = workdir
-        proc = self._ctx.Process(target=_child, args=(self.targets[job.kind], job.payload, child, workdir),
+        proc = self._ctx.Process(target=_child, args=(self.targets[job.kind], job.payload, child, workdir, os.getpid()),
                                  name=f"nadsim-job-{job.id[:8]}", daemon=True)
         proc.start()
         child.close()
