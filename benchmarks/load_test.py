@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import re
@@ -51,6 +52,17 @@ def rss_mib(pid: int) -> float:
     text = Path(f"/proc/{pid}/status").read_text()
     m = re.search(r"VmRSS:\s+(\d+) kB", text)
     return int(m.group(1)) / 1024 if m else float("nan")
+
+
+def workers_rss_mib(pid: int) -> float:
+    """Resident memory of every process the server started (simulation workers, forkserver)."""
+    import psutil
+
+    total = 0.0
+    for c in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # a process that just ended
+            total += c.memory_info().rss / 2**20
+    return total
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -88,11 +100,14 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=40, help="requests per round")
     ap.add_argument("--concurrency", type=int, default=8, help="concurrent clients")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--minutes", type=float, default=0.0,
+                    help="soak: run rounds until this many minutes have passed (at least --rounds rounds; at most 60)")
     ap.add_argument("--max-growth", type=float, default=0.10, help="allowed RSS growth, first to last round")
     ap.add_argument("--write", action="store_true", help=f"update the '{SECTION}' section of {RESULTS.name}")
     a = ap.parse_args()
-    if a.requests < 1 or a.requests > 2000 or a.concurrency < 1 or a.concurrency > 64 or a.rounds < 2:
-        ap.error("bounded test: 1-2000 requests, 1-64 clients, at least 2 rounds")
+    if a.requests < 1 or a.requests > 2000 or a.concurrency < 1 or a.concurrency > 64 or a.rounds < 2 \
+            or not 0 <= a.minutes <= 60:
+        ap.error("bounded test: 1-2000 requests, 1-64 clients, at least 2 rounds, at most 60 minutes")
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -116,9 +131,12 @@ def main() -> int:
         asyncio.run(one_round(url, 2 * a.concurrency, a.concurrency))
         rss0 = rss_mib(server.pid)
         rounds = []
-        for _ in range(a.rounds):
+        soak_t0 = time.monotonic()
+        while len(rounds) < a.rounds or time.monotonic() - soak_t0 < 60 * a.minutes:
             lat, codes, wall = asyncio.run(one_round(url, a.requests, a.concurrency))
-            rounds.append({"lat": lat, "codes": codes, "wall": wall, "rss": rss_mib(server.pid)})
+            rounds.append({"lat": lat, "codes": codes, "wall": wall, "rss": rss_mib(server.pid),
+                           "workers": workers_rss_mib(server.pid)})
+        soak_s = time.monotonic() - soak_t0
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -142,28 +160,34 @@ def main() -> int:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs ({cpu}), Python "
         f"{platform.python_version()}, one uvicorn worker on 127.0.0.1 (server start {startup_s:.1f} s).",
         "",
-        f"Workload: {a.rounds} rounds x {a.requests} `POST /api/simulate` from {a.concurrency} concurrent clients, "
+        f"Workload: {len(rounds)} rounds x {a.requests} `POST /api/simulate` from {a.concurrency} concurrent clients "
+        f"({soak_s / 60:.1f} min), "
         "after a warm-up round; mix of 2/3 the article's drip (300 mg NMN in 100 mL at 5 mL/min, 24 h) and 1/3 "
         "oral NR 500 mg daily x 3 (72 h), full mechanism model, rtol 1e-6.",
         "",
-        "| round | requests | errors | p50 (s) | p90 (s) | p99 (s) | max (s) | throughput (req/s) | server RSS (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| round | requests | errors | p50 (s) | p90 (s) | p99 (s) | max (s) | throughput (req/s) | server RSS (MiB) "
+        "| workers RSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for i, r in enumerate(rounds, 1):
+    shown = rounds if len(rounds) <= 12 else [*rounds[:3], *rounds[-3:]]
+    for r in shown:
+        i = rounds.index(r) + 1
         lat = r["lat"]
         errs = sum(v for k, v in r["codes"].items() if k != 200)
         lines.append(f"| {i} | {len(lat)} | {errs} | {percentile(lat, .5):.2f} | {percentile(lat, .9):.2f} | "
-                     f"{percentile(lat, .99):.2f} | {max(lat):.2f} | {len(lat) / r['wall']:.2f} | {r['rss']:.0f} |")
+                     f"{percentile(lat, .99):.2f} | {max(lat):.2f} | {len(lat) / r['wall']:.2f} | {r['rss']:.0f} "
+                     f"| {r['workers']:.0f} |")
     lines += [
         f"| all | {len(all_lat)} | {errors} | {percentile(all_lat, .5):.2f} | {percentile(all_lat, .9):.2f} | "
         f"{percentile(all_lat, .99):.2f} | {max(all_lat):.2f} | "
-        f"{len(all_lat) / sum(r['wall'] for r in rounds):.2f} | {rounds[-1]['rss']:.0f} |",
+        f"{len(all_lat) / sum(r['wall'] for r in rounds):.2f} | {rounds[-1]['rss']:.0f} | {rounds[-1]['workers']:.0f} |",
         "",
         f"Status codes: {dict(sorted(codes.items()))}. Server RSS after warm-up {rss0:.0f} MiB; growth from round 1 to "
         f"round {a.rounds}: {100 * growth:+.1f} % (limit {100 * a.max_growth:.0f} %). Mean latency "
-        f"{statistics.mean(all_lat):.2f} s. Simulations run in worker threads, at most "
-        "4 at once (the solver holds the GIL for most of its time, so throughput is about one core's worth); "
-        "latency grows with queueing, not with errors.",
+        f"{statistics.mean(all_lat):.2f} s. Simulations run in worker processes (nadsim.web._workers), at most "
+        "4 at once on this machine's cores; latency grows with queueing, not with errors. Worker RSS "
+        f"{rounds[0]['workers']:.0f} MiB after round 1, {rounds[-1]['workers']:.0f} MiB at the end"
+        + (f" (rounds 4 to {len(rounds) - 3} not shown)" if len(rounds) > 12 else "") + ".",
         "",
         f"Result: **{'pass' if ok else 'FAIL'}** (no errors, memory stable).",
         "",

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-__all__ = ["ChildCrashed", "die_with_parent", "process_pool", "run_isolated"]
+__all__ = ["ChildCrashed", "die_with", "die_with_parent", "process_pool", "run_isolated"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -62,6 +62,38 @@ def die_with_parent(parent_pid: int | None = None, poll_s: float = 0.5, *, pdeat
     if os.getppid() != parent:  # the parent died before we got here
         os._exit(70)
     threading.Thread(target=_watch, args=(parent, poll_s), name="nadsim-parent-watch", daemon=True).start()
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie has: it runs nothing and waits to be reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _watch_pid(pid: int, poll_s: float) -> None:
+    while True:
+        time.sleep(poll_s)
+        if _gone(pid):
+            os._exit(70)
+
+
+def die_with(pid: int, poll_s: float = 0.5) -> None:
+    """Make this process end within ``poll_s`` of process ``pid`` (an ancestor that is not its
+    parent). For children of a ``forkserver``: their parent is the fork server, which stays alive
+    as long as any of its children does (each holds the server's "alive" pipe), so a child that
+    watched its parent would wait for itself; it watches the process that asked for it instead."""
+    if _gone(pid):
+        os._exit(70)
+    threading.Thread(target=_watch_pid, args=(pid, poll_s), name="nadsim-ancestor-watch", daemon=True).start()
 
 
 def _init(parent: int, user_init: Callable[..., Any] | None, args: tuple) -> None:

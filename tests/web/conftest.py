@@ -23,7 +23,7 @@ def app():
 @pytest.fixture
 async def client(app):
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://nadsim.test", timeout=120) as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000", timeout=120) as c:
         yield c
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 
 from nadsim.web import _service as svc
 from nadsim.web import create_app
+from nadsim.web._workers import _IDLE, TARGETS, SimulationWorkers
 from nadsim.web.schemas import LIMITS
 
 pytestmark = pytest.mark.anyio
@@ -242,27 +244,44 @@ def test_every_page_label_has_both_languages():
     assert not same, same
 
 
-async def test_busy_when_all_simulation_slots_are_taken(monkeypatch):
+def _sleeping_workers(cap: int, queue: int, timeout_s: float) -> SimulationWorkers:
+    """Workers whose "simulate" sleeps until_h / 24 s (the machinery, not the solver, is tested)."""
+    return SimulationWorkers(cap, queue, timeout_s, warm=0, targets={**TARGETS, "simulate": TARGETS["sleep_request"]})
+
+
+async def test_busy_when_all_simulation_slots_are_taken():
     import httpx
 
-    app = create_app(limits={"max_concurrent_simulations": 1, "max_queued_simulations": 0})
-    monkeypatch.setattr(svc, "run_simulation", lambda req: time.sleep(0.5) or {"ok": True})
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        r1, r2 = await asyncio.gather(c.post("/api/simulate", json={}), c.post("/api/simulate", json={}))
+    app = create_app(workers=_sleeping_workers(1, 0, 60.0))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as c:
+        r1, r2 = await asyncio.gather(c.post("/api/simulate", json={"until_h": 48}),
+                                      c.post("/api/simulate", json={"until_h": 48}))
     codes = sorted([r1.status_code, r2.status_code])
     assert codes == [200, 503]
     assert (r1 if r1.status_code == 503 else r2).headers["retry-after"]
     app.state.jobs.shutdown()
 
 
-async def test_simulation_timeout(monkeypatch):
+async def test_simulation_timeout_kills_the_worker_and_frees_the_slot():
+    """Issue #15: a 504 used to leave its thread integrating (holding the slot and growing the
+    server's memory). Now the worker process is killed: its pid is gone, its temporary directory
+    removed, and the single slot serves the next request at once."""
     import httpx
 
-    app = create_app(limits={"simulation_timeout_s": 0.2})
-    monkeypatch.setattr(svc, "run_simulation", lambda req: time.sleep(1.0) or {"ok": True})
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        r = await c.post("/api/simulate", json={})
-    assert r.status_code == 504 and "0.2 s" in r.json()["detail"]
+    workers = _sleeping_workers(1, 0, 3.0)
+    app = create_app(workers=workers)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", timeout=120) as c:
+        warm = await c.post("/api/simulate", json={"until_h": 0.5})  # starts the worker (seconds, the first time)
+        assert warm.status_code == 200, warm.text
+        pid = warm.json()["pid"]
+        workdirs = [w.workdir for w in workers._busy] + [w.workdir for w in _IDLE if w.proc.pid == pid]
+        r = await c.post("/api/simulate", json={"until_h": 24 * 20})  # sleeps 20 s > 3 s
+        assert r.status_code == 504 and "3 s" in r.json()["detail"]
+        assert workers.killed == 1
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert workdirs and not any(os.path.exists(d) for d in workdirs)
+        again = await c.post("/api/simulate", json={"until_h": 0.5})
+        assert again.status_code == 200 and again.json()["pid"] != pid
     app.state.jobs.shutdown()
 
 

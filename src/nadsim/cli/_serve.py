@@ -11,6 +11,8 @@ import uvicorn
 from nadsim._errors import InputError
 from nadsim.cli._app import console
 from nadsim.web import create_app
+from nadsim.web._guard import DEFAULT_ALLOWED_HOSTS, server_options
+from nadsim.web.schemas import LIMITS
 
 app = typer.Typer()
 
@@ -39,6 +41,9 @@ def serve(
     allow_remote: bool = typer.Option(False, "--allow-remote",
                                       help="Allow a non-loopback --host (the app has no authentication)."),
     log_level: LogLevel = typer.Option(LogLevel.info, case_sensitive=False, help="uvicorn log level."),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", metavar="NAME",
+                                           help="Another name the Host header may carry (repeatable; loopback names "
+                                                "and --host are always allowed)."),
 ) -> None:
     """Serve the web page and the JSON API (research model, not medical advice)."""
     if not is_loopback(host) and not allow_remote:
@@ -46,5 +51,7 @@ def serve(
                          host, "The app has no authentication; expose it only behind your own proxy")
     shown = f"[{host}]" if ":" in host else host
     console.print(f"nadsim web app on http://{shown}:{port}/  (Ctrl+C to stop)")
-    uvicorn.run(create_app(), host=host, port=port, log_level=log_level.value, limit_concurrency=64,
-                timeout_keep_alive=5, server_header=False)
+    hosts = (*DEFAULT_ALLOWED_HOSTS, *([] if host in ("0.0.0.0", "::") else [host]), *allowed_host)
+    uvicorn.run(create_app(allowed_hosts=hosts), host=host, port=port, log_level=log_level.value,
+                **server_options(LIMITS))
+

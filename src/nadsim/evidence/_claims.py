@@ -14,7 +14,6 @@ import json
 import math
 import os
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nadsim._errors import InputError, ModelDefinitionError
+from nadsim._procs import process_pool
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.evidence._grades import check_grade, weakest
 from nadsim.model import Model
@@ -262,7 +262,7 @@ def audit_claims(*, regimen: Regimen | None = None, until_h: float | None = None
     jobs = [(profile, ev, s, regimen, times, outputs) for s in samples]
     nw = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
     if nw > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=nw) as ex:
+        with process_pool(nw) as ex:  # workers die with this process (a kill -9 of `nadsim claims`)
             runs = list(ex.map(_arms, jobs))
     else:
         runs = [_arms(j) for j in jobs]

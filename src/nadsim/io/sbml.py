@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nadsim import _files
 from nadsim._errors import InputError, ModelDefinitionError
 from nadsim._units import ureg
 from nadsim._version import __version__
@@ -494,20 +495,6 @@ def write_sbml(path: Path | str, model: Model | None = None, regimen: Regimen | 
 
 
 def atomic_write_text(path: Path | str, text: str) -> Path:
-    """Write ``text`` beside ``path`` and move it into place, so no half-written file remains."""
-    import os
-    import tempfile
-
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError("out", "a path in an existing directory", str(target))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    """Write ``text`` to ``path`` through :func:`nadsim._files.atomic_write_text` (temporary file,
+    fsync, rename; removed on failure; mode from the umask: this copy used mkstemp's 0600)."""
+    return _files.atomic_write_text(path, text)

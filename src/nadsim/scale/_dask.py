@@ -32,6 +32,9 @@ def _client(cluster: Any) -> tuple[Any, list[Any]]:
     if cluster == "local":
         lc = local_cluster()
         client = Client(lc)
+        from nadsim.scale._plugin import DieWithParent  # imports distributed (heavy): on use only
+
+        client.register_plugin(DieWithParent(os.getpid()))  # no local worker outlives this process
         return client, [client, lc]
     if isinstance(cluster, str) and cluster:
         try:

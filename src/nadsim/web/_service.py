@@ -564,6 +564,36 @@ def run_claims_job(payload: dict[str, Any], progress: Callable[[float, str], Non
     return {lang: json.loads(render_claims(result, lang, "json")) for lang in ("en", "ja")}
 
 
+def run_report(req: SimulateRequest, lang: str = "en") -> str:
+    """Worker target: the HTML report of one simulation request."""
+    return report_html(run_simulation(req), req, lang)
+
+
+def warm_up() -> None:
+    """Worker target: one short default simulation, so that a new worker's first request does not
+    pay for building the model and loading the solver's machine code (seconds)."""
+    run_simulation(SimulateRequest(until_h=24))
+
+
+def sleep_simulation(seconds: float, megabytes: int = 0) -> dict[str, Any]:
+    """Worker target used by the tests of the worker machinery: holds ``megabytes`` of memory
+    and a temporary file while it sleeps (a stand-in for a runaway simulation)."""
+    import tempfile
+
+    hold = np.ones(megabytes * 131072) if megabytes else None  # 8 bytes each
+    with tempfile.NamedTemporaryFile(prefix="sleeping-", delete=False) as fh:
+        fh.write(b"x")
+    time.sleep(seconds)
+    return {"slept_s": seconds, "held_mb": 0 if hold is None else megabytes, "pid": __import__("os").getpid()}
+
+
+def sleep_request(req: SimulateRequest, *_: Any) -> dict[str, Any]:
+    """Worker target used by the tests: a stand-in for ``run_simulation`` that sleeps
+    ``until_h / 24`` seconds."""
+    time.sleep(req.until_h / 24.0)
+    return {"slept_s": req.until_h / 24.0, "pid": __import__("os").getpid()}
+
+
 def sleep_job(payload: dict[str, Any], progress: Callable[[float, str], None]) -> dict[str, Any]:
     """Job target used by the tests of the job machinery: sleeps ``seconds`` in 10 steps."""
     seconds = float(payload.get("seconds", 1.0))

@@ -20,8 +20,9 @@ API (all under ``/api``; the OpenAPI schema at ``/openapi.json``):
 =========================  ======  ===========================================================
 
 Safety: request bodies are capped (413), every field is validated (422 naming the field),
-simulations run in worker threads under a concurrency cap with a time-out (503/504), jobs run
-in separate processes under a cap with a hard time-out, and nothing a client sends is ever
+simulations run in worker processes under a concurrency cap with a time-out that kills the
+worker (503/504; :mod:`nadsim.web._workers`), jobs run in separate processes under a cap with a
+hard time-out, and nothing a client sends is ever
 evaluated as code. Evidence, claim and trial endpoints exist only when the library part they
 call is installed (see ``/api/meta`` → ``capabilities``).
 """
@@ -29,7 +30,7 @@ call is installed (see ``/api/meta`` → ``capabilities``).
 from __future__ import annotations
 
 import asyncio
-import threading
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -45,10 +46,13 @@ from fastapi.staticfiles import StaticFiles
 from nadsim._errors import NadsimError
 from nadsim._version import __version__
 from nadsim.web import _service as svc
+from nadsim.web._guard import DEFAULT_ALLOWED_HOSTS, HostAllowList
+from nadsim.web._workers import Busy, SimulationWorkers, WorkerDied
 from nadsim.web.jobs import JobManager, JobsFull
 from nadsim.web.schemas import (
     LIMITS,
     ClaimAuditRequest,
+    ErrorResponse,
     JobInfo,
     ParameterOut,
     SimulateRequest,
@@ -61,49 +65,14 @@ STATIC = Path(str(resources.files("nadsim.web") / "static"))
 JOB_ID = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="Job id (32 hex digits).")]
 
 
-class Busy(Exception):
-    """Too many simulations are running or queued."""
-
-
-class _SimulationRunner:
-    """Runs simulations in worker threads: at most ``cap`` at once, ``queue`` waiting.
-
-    A request that waits past ``timeout_s`` gets 504; its thread still holds its slot until the
-    solver returns, so abandoned work can never pile up beyond the cap.
-    """
-
-    def __init__(self, cap: int, queue: int, timeout_s: float) -> None:
-        self._slots = threading.BoundedSemaphore(cap)
-        self._lock = threading.Lock()
-        self._pending = 0
-        self.limit = cap + queue
-        self.timeout_s = timeout_s
-
-    async def run(self, fn: Any, *args: Any) -> Any:
-        with self._lock:
-            if self._pending >= self.limit:
-                raise Busy()
-            self._pending += 1
-
-        def work() -> Any:
-            try:
-                with self._slots:
-                    return fn(*args)
-            finally:
-                with self._lock:
-                    self._pending -= 1
-
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(None, work)
-        return await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
-
-
 class _BodyLimit:
-    """ASGI middleware: refuse request bodies above ``max_bytes`` with 413 (header or stream)."""
+    """ASGI middleware: refuse request bodies above ``max_bytes`` with 413 (header or stream), and
+    bodies that take longer than ``timeout_s`` to arrive with 408 (a slow-body attack)."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -124,8 +93,15 @@ class _BodyLimit:
                 return
         body = b""
         more = scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         while more:
-            msg = await receive()
+            try:
+                msg = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except TimeoutError:
+                await JSONResponse({"detail": f"request body not received within {self.timeout_s:g} s",
+                                    "errors": [{"field": "body", "message": f"sent within {self.timeout_s:g} s"}]},
+                                   status_code=408, headers={"Connection": "close"})(scope, receive, send)
+                return
             if msg["type"] == "http.disconnect":
                 return
             body += msg.get("body", b"")
@@ -178,7 +154,9 @@ def _info_or_404(job: Any, job_id: str) -> Any:
     return _no_job(job_id) if job is None else job.info()
 
 
-def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | None = None) -> FastAPI:
+def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | None = None,
+               workers: SimulationWorkers | None = None,
+               allowed_hosts: Iterable[str] = DEFAULT_ALLOWED_HOSTS) -> FastAPI:
     """Build the nadsim web app.
 
     Parameters
@@ -186,6 +164,9 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
     limits : overrides of :data:`nadsim.web.schemas.LIMITS` for the runtime limits (concurrency,
         time-outs, body size); the field bounds of the request models are fixed.
     jobs : a job manager to use (tests pass one with short time-outs).
+    workers : the simulation worker processes to use (tests pass ones with other targets).
+    allowed_hosts : names the ``Host`` header may carry (loopback by default; ``"*"``: any); a
+        request for another host gets 400 (DNS rebinding).
 
     Notes
     -----
@@ -194,8 +175,8 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
     ``if __name__ == "__main__":`` (``nadsim serve`` does).
     """
     lim = {**LIMITS, **(limits or {})}
-    runner = _SimulationRunner(int(lim["max_concurrent_simulations"]), int(lim["max_queued_simulations"]),
-                               float(lim["simulation_timeout_s"]))
+    runner = workers or SimulationWorkers(int(lim["max_concurrent_simulations"]), int(lim["max_queued_simulations"]),
+                                          float(lim["simulation_timeout_s"]))
     caps = svc.capabilities()
     manager = jobs or JobManager(max_concurrent=int(lim["max_concurrent_jobs"]),
                                  max_stored=int(lim["max_stored_jobs"]), timeout_s=float(lim["job_timeout_s"]))
@@ -205,8 +186,10 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
         if caps["trials"] or caps["claims"]:
             manager.start()
             manager.warm_up()  # the first job then starts in milliseconds, not after the library import
+        runner.prestart()
         yield
         manager.shutdown()
+        runner.shutdown()
 
     app = FastAPI(
         title="nadsim",
@@ -219,7 +202,8 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
     )
     app.state.jobs = manager
     app.state.runner = runner
-    app.add_middleware(_BodyLimit, max_bytes=int(lim["max_request_bytes"]))
+    app.add_middleware(_BodyLimit, max_bytes=int(lim["max_request_bytes"]), timeout_s=float(lim["body_timeout_s"]))
+    app.add_middleware(HostAllowList, allowed=tuple(allowed_hosts))  # outermost: before anything else runs
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
@@ -246,10 +230,16 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
         return JSONResponse(status_code=503, headers={"Retry-After": "2"},
                             content={"detail": "too many simulations are running; retry shortly"})
 
+    @app.exception_handler(WorkerDied)
+    async def _on_worker_died(request: Request, exc: WorkerDied) -> JSONResponse:
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                            content={"detail": f"{exc}; a fresh worker is starting, retry shortly"})
+
     @app.exception_handler(TimeoutError)
     async def _on_timeout(request: Request, exc: TimeoutError) -> JSONResponse:
         return JSONResponse(status_code=504, content={
-            "detail": f"the simulation ran past the {runner.timeout_s:g} s limit; shorten until_h or the regimen"})
+            "detail": f"the simulation ran past the {runner.timeout_s:g} s limit and was stopped; shorten until_h "
+                      "or the regimen"})
 
     # ------------------------------------------------------------------ page and assets
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
@@ -303,22 +293,19 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
     @app.post("/api/simulate", tags=["simulate"])
     async def simulate(req: SimulateRequest) -> dict[str, Any]:
         """Simulate one regimen for one patient; series per output, summary and run metadata."""
-        return await runner.run(svc.run_simulation, req)
+        return await runner.run("simulate", req)
 
     @app.post("/api/simulate/csv", tags=["simulate"], response_class=PlainTextResponse,
               responses={200: {"content": {"text/csv": {}}}})
     async def simulate_csv(req: SimulateRequest) -> Response:
-        result = await runner.run(svc.run_simulation, req)
+        result = await runner.run("simulate", req)
         return Response(svc.csv_text(result), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="nadsim-simulation.csv"',
                                  **svc.csv_headers(result)})
 
     @app.post("/api/simulate/report", tags=["simulate"], response_class=HTMLResponse)
     async def simulate_report(req: SimulateRequest, lang: Literal["en", "ja"] = "en") -> Response:
-        def work() -> str:
-            return svc.report_html(svc.run_simulation(req), req, lang)
-
-        text = await runner.run(work)
+        text = await runner.run("report", req, lang)
         return Response(text, media_type="text/html; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="nadsim-report-{lang}.html"'})
 
@@ -347,7 +334,7 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
         @app.get("/api/claims", tags=["evidence"])
         async def claims() -> dict[str, Any]:
             """The article's claims (both languages) with the model links and grade each rests on."""
-            return await runner.run(svc.claims_catalogue)
+            return await runner.run("claims_catalogue")
 
         @app.post("/api/claims/audit", tags=["evidence"], status_code=202, response_model=JobInfo,
                   responses={429: {"description": "too many jobs stored"}})
@@ -397,4 +384,20 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
             return JSONResponse(status_code=409, content={"detail": f"job is {job.status}", "job": job.info()})
         return {"job": job.info(), "result": job.result, "disclaimer": svc.disclaimers()}
 
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema, with the 422 body the handlers above really write (issue #15: the
+        published one was FastAPI's ``{"detail": [...]}``, which no 422 of this API matched)."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            comps = schema.setdefault("components", {}).setdefault("schemas", {})
+            body = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+            comps.update(body.pop("$defs", {}))
+            comps["HTTPValidationError"] = body
+            comps.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import os
+import shutil
+import tempfile
 import threading
 import time
 import traceback
@@ -18,6 +21,8 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+
+from nadsim.web._workers import server_tmp_root
 
 __all__ = ["JOB_TARGETS", "Job", "JobManager", "JobsFull"]
 
@@ -51,6 +56,7 @@ class Job:
     _starting: bool = field(default=False, repr=False)
     _proc: Any = field(default=None, repr=False)
     _conn: Any = field(default=None, repr=False)
+    _workdir: str = field(default="", repr=False)
 
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "status": self.status, "progress": self.progress,
@@ -62,8 +68,20 @@ def _noop() -> None:
     """Target of the warm-up process."""
 
 
-def _child(target: str, payload: dict[str, Any], conn: Any) -> None:
-    """Entry point of the job process: run the target, send progress and the result."""
+def _child(target: str, payload: dict[str, Any], conn: Any, workdir: str = "", server_pid: int = 0) -> None:
+    """Entry point of the job process: run the target, send progress and the result.
+
+    The process ends within 0.5 s of the server (:func:`nadsim._procs.die_with`; not of its
+    parent, the forkserver, which lives as long as any of its children), and every temporary file it or its own workers make lands in ``workdir``, which the server
+    removes however the job ends (done, failed, cancelled, timed out, server shut down)."""
+    from nadsim._procs import die_with
+    from nadsim.web._workers import use_tmpdir
+
+    if server_pid:
+        die_with(server_pid)
+    if workdir:
+        use_tmpdir(workdir)
+
     def progress(fraction: float, message: str = "") -> None:
         conn.send(("progress", max(0.0, min(1.0, float(fraction))), str(message)))
 
@@ -168,6 +186,9 @@ class JobManager:
         if job._conn is not None:
             job._conn.close()
         job._proc = job._conn = None
+        if job._workdir:
+            shutil.rmtree(job._workdir, ignore_errors=True)
+            job._workdir = ""
         job.status = status
         job.finished = time.time()
         job.message = message or job.message
@@ -180,7 +201,10 @@ class JobManager:
         """Start the job's process. Called *without* the lock: the first start of the forkserver
         imports the library (seconds), and status requests must not wait for that."""
         parent, child = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(target=_child, args=(self.targets[job.kind], job.payload, child),
+        workdir = tempfile.mkdtemp(prefix=f"job-{job.id[:8]}-", dir=server_tmp_root())
+        with self._lock:
+            job._workdir = workdir
+        proc = self._ctx.Process(target=_child, args=(self.targets[job.kind], job.payload, child, workdir, os.getpid()),
                                  name=f"nadsim-job-{job.id[:8]}", daemon=True)
         proc.start()
         child.close()

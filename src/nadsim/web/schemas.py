@@ -17,6 +17,7 @@ __all__ = [
     "LIMITS",
     "ClaimAuditRequest",
     "ErrorBody",
+    "ErrorResponse",
     "JobInfo",
     "ParameterOut",
     "PatientProfile",
@@ -37,6 +38,9 @@ LIMITS = {
     "max_population": 50,  # virtual subjects per trial arm (a subject-week costs ~1.5 s of CPU)
     "max_trial_weeks": 8,
     "max_request_bytes": 32 * 1024,
+    "header_timeout_s": 10.0,  # request line and headers complete within this (slowloris)
+    "body_timeout_s": 30.0,  # the whole body within this
+    "max_connections_per_client": 16,
     "max_concurrent_simulations": 4,
     "max_queued_simulations": 16,
     "simulation_timeout_s": 60.0,
@@ -191,6 +195,14 @@ class ErrorBody(BaseModel):
     message: str
     expected: str = ""
     got: str = ""
+    type: str = ""
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx body the API writes: a one-line ``detail`` and the errors, each naming its field."""
+
+    detail: str
+    errors: list[ErrorBody] = []
 
 
 class JobInfo(BaseModel):
