@@ -108,6 +108,7 @@ def test_value_of_information_ranks_the_informative_measurement_first():
     rows = value_of_information(d, n_per_arm=20000, n_replicates=5, seed=2)
     assert rows[0]["measurement"] == "hamd_8wk"
     assert float(rows[0]["reduction_pct"]) > 80
+    assert float(rows[0]["reduction_if_exact_pct"]) > 99
     for r in rows[1:]:
         assert abs(float(r["reduction_pct"])) < 5
     with pytest.raises(InputError, match="n-per-arm"):
@@ -136,8 +137,8 @@ def test_measure_command_writes_the_interval_and_the_ranking(tmp_path):
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["interval"]["n_draws"] == 20
     assert {row["measurement"] for row in data["measurements"]} == {m.name for m in MEASUREMENTS}
-    widths = [row["expected_width"] for row in data["measurements"]]
-    assert widths == sorted(widths)
+    keys = [(-round(row["reduction_pct"], 1), -row["reduction_if_exact_pct"]) for row in data["measurements"]]
+    assert keys == sorted(keys)
     assert [c["study"] for c in data["constraints"]] == [c.name for c in CYTOKINE_CONSTRAINTS]
     assert "not medical advice" in data["disclaimer"]
 

@@ -101,10 +101,10 @@ def measure(
                   f"{iv_sig['median']:+.2f}, {pct} % interval {iv_sig['low']:+.2f} to {iv_sig['high']:+.2f} "
                   f"({iv_sig['effective_draws']:.0f} effective draws)[/]", highlight=False)
     tab = Table(title=f"What to measure next ({n_per_arm} per arm): expected {pct} % interval width after measuring")
-    for col in ("measurement", "SE", "spread predicted", "width now", "width after", "narrower by"):
+    for col in ("measurement", "SE", "spread predicted", "width now", "width after", "narrower by", "if exact"):
         tab.add_column(col, justify="left" if col == "measurement" else "right")
     for r in rows:
         tab.add_row(str(r["label"]), f"{r['se']:.3g}", f"{r['spread_of_prediction']:.3g}", f"{r['prior_width']:.3g}",
-                    f"{r['expected_width']:.3g}", f"{r['reduction_pct']:.1f} %")
+                    f"{r['expected_width']:.3g}", f"{r['reduction_pct']:.1f} %", f"{r['reduction_if_exact_pct']:.1f} %")
     console.print(tab)
     console.print(f"[dim]{DISCLAIMER}[/]")
