@@ -50,6 +50,7 @@ __all__ = [
     "Measurement",
     "hamd_interval",
     "link_parameters",
+    "noise_floor",
     "placebo_response_rate",
     "rejections",
     "run_draws",
@@ -430,6 +431,19 @@ def value_of_information(draws: Draws, measurements: Sequence[Measurement] = MEA
     rows.sort(key=lambda r: (round(float(r["reduction_pct"]), 1) * -1,  # type: ignore[arg-type]
                              -float(r["reduction_if_exact_pct"])))  # type: ignore[arg-type]
     return rows
+
+
+def noise_floor(draws: Draws, *, level: float = 0.9, n_replicates: int = 50, seed: int = 0) -> float:
+    """The 95th percentile of the narrowing (%) that an exact measurement *unrelated* to the effect
+    shows with these draws: gains below it are indistinguishable from Monte Carlo noise."""
+    e = draws.effect[draws.accepted]
+    if e.size < 10:
+        raise InputError("draws", "at least 10 draws inside the cytokine constraints", int(e.size))
+    rng = np.random.default_rng(seed)
+    var0 = float(np.var(e, ddof=1))
+    gains = [100.0 * (1 - math.sqrt(min(_unexplained_variance(e, rng.normal(size=e.size)) / var0, 1.0)))
+             for _ in range(n_replicates)]
+    return float(np.percentile(gains, 95))
 
 
 #: Stone 2022 (BMJ, 232 FDA trials): response components (points) and the placebo arm's shares

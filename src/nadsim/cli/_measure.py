@@ -15,6 +15,7 @@ from nadsim._progress import progress_bar
 from nadsim.analysis.value import (
     CYTOKINE_CONSTRAINTS,
     hamd_interval,
+    noise_floor,
     rejections,
     run_draws,
     significance_weights,
@@ -77,6 +78,7 @@ def measure(
     iv = hamd_interval(d, level=level)
     iv_sig = hamd_interval(d, level=level, weights=significance_weights(d))
     rows = value_of_information(d, n_per_arm=n_per_arm, level=level, seed=seed)
+    floor = noise_floor(d, level=level, seed=seed)
     rejected = rejections(d)
     result = {"regimen": d.regimen, "profile": d.profile, "weeks": weeks, "interval": iv,
               "interval_significance_weighted": iv_sig,
@@ -84,6 +86,7 @@ def measure(
                                "rejected": rejected[c.name], "source": c.source, "note": c.note}
                               for c in CYTOKINE_CONSTRAINTS],
               "n_solved": int(d.solved.sum()), "n_per_arm": n_per_arm, "measurements": rows,
+              "noise_floor_pct": floor,
               "disclaimer": DISCLAIMER}
     text = json.dumps(result, indent=1)
     if out:
@@ -94,8 +97,9 @@ def measure(
         return
     pct = round(100 * level)
     console.print(f"HAM-D benefit vs placebo at {weeks:g} weeks ({d.regimen}): median {iv['median']:+.2f}, "
-                  f"{pct} % interval {iv['low']:+.2f} to {iv['high']:+.2f} points; {iv['n_accepted']} of "
-                  f"{iv['n_draws']} joint draws inside the cytokine constraints (P(harm) {iv['p_harm']:.0%}, "
+                  f"{pct} % interval {iv['low']:+.2f} to {iv['high']:+.2f} points over {iv['n_accepted']} of "
+                  f"{iv['n_draws']} joint draws ({iv['n_draws'] - int(d.solved.sum())} not solved, "
+                  f"{sum(rejected.values())} outside the cytokine constraints; P(harm) {iv['p_harm']:.0%}, "
                   f"P(>= 3.9 points) {iv['p_meaningful']:.0%})", highlight=False)
     console.print(f"[dim]Sensitivity, taking the small trials' significant cytokine falls at face value: median "
                   f"{iv_sig['median']:+.2f}, {pct} % interval {iv_sig['low']:+.2f} to {iv_sig['high']:+.2f} "
@@ -107,4 +111,6 @@ def measure(
         tab.add_row(str(r["label"]), f"{r['se']:.3g}", f"{r['spread_of_prediction']:.3g}", f"{r['prior_width']:.3g}",
                     f"{r['expected_width']:.3g}", f"{r['reduction_pct']:.1f} %", f"{r['reduction_if_exact_pct']:.1f} %")
     console.print(tab)
+    console.print(f"[dim]Gains below {floor:.1f} % are Monte Carlo noise with {iv['n_accepted']} draws (an unrelated "
+                  "measurement shows that much 1 time in 20); more --draws lower it.[/]", highlight=False)
     console.print(f"[dim]{DISCLAIMER}[/]")
