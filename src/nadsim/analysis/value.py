@@ -257,7 +257,8 @@ def run_draws(model: Model, *, n: int = 300, seed: int = 0, regimen: Regimen | N
     P = np.tile(cm.base_parameters(), (n, 1))
     for k, name in enumerate(names):
         P[:, cm.pidx(name)] = X[:, k]
-    effect_h = effect_weeks * 7 * 24.0
+    first_h = regimen.doses[0].time_h if regimen.doses else 0.0
+    effect_h = first_h + effect_weeks * 7 * 24.0
     study_regimens = [parse_regimen(**c.regimen) for c in constraints]  # type: ignore[arg-type]
     ends = [r.doses[-1].time_h + 24.0 for r in study_regimens]
     horizon = max([effect_h, *ends, *(m.time_h for m in measurements)])
@@ -273,8 +274,9 @@ def run_draws(model: Model, *, n: int = 300, seed: int = 0, regimen: Regimen | N
         offset = runs * n
         return lambda d, _t: progress(offset + d, total)
 
-    Pp = P.copy()
-    Pp[:, cm.pidx("trial_on")] = 1.0  # the placebo arm enters the trial at t = 0, as the active arm does
+    Pp = P.copy()  # the placebo arm enters the trial at the first dose, as the active arm does
+    Pp[:, cm.pidx("trial_on")] = 1.0
+    Pp[:, cm.pidx("t_trial_start")] = first_h
     pbo, ok_p = _batch(model, None, t, Pp, outputs, step())
     runs += 1
     act, ok_a = _batch(model, regimen, t, P, outputs, step())
