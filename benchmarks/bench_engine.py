@@ -38,7 +38,8 @@ import numpy as np
 
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.io.sbml import export_sbml
-from nadsim.simulate import BASELINES, Tolerances, default_model, simulate, simulate_batch
+from nadsim.library import get_model
+from nadsim.simulate import BASELINES, Tolerances, simulate, simulate_batch
 from nadsim.simulate.solvers import NativeSolver
 from nadsim.testing import perturbed_population
 
@@ -125,7 +126,7 @@ def fresh_processes(repeats: int) -> dict[str, float]:
     """Wall seconds (best of ``repeats``) of a fresh ``nadsim simulate`` and a fresh libRoadRunner."""
     with tempfile.TemporaryDirectory() as tmp:
         sbml = Path(tmp) / "drip.xml"
-        sbml.write_text(export_sbml(default_model(), parse_regimen(**ARTICLE)), encoding="utf-8")
+        sbml.write_text(export_sbml(get_model(), parse_regimen(**ARTICLE)), encoding="utf-8")
         cmd_nadsim = [sys.executable, "-m", "nadsim", "simulate", "--dose", ARTICLE["dose"], "--infusion",
                       ARTICLE["infusion"], "--until", "24 h", "--no-progress"]
         cmd_rr = [sys.executable, "-c", "import roadrunner, sys\nr = roadrunner.RoadRunner(sys.argv[1])\n"
@@ -142,7 +143,7 @@ def fresh_processes(repeats: int) -> dict[str, float]:
 
 
 def warm_simulate(repeats: int = 20) -> dict[str, float]:
-    model = default_model()
+    model = get_model()
     reg = parse_regimen(**ARTICLE)
     simulate(model, reg)
     t0 = time.perf_counter()
@@ -222,7 +223,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     tol = Tolerances(rtol=a.rtol, atol=a.rtol / 100)
-    model = default_model()
+    model = get_model()
     text = export_sbml(model, REGIMEN)
     r: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "rtol": a.rtol,
                "repeats": a.fresh}

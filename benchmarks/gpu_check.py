@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from nadsim.dosing import Regimen
+from nadsim.library import get_model
 from nadsim.simulate import (
     BASELINES,
     PRESETS,
     baselines,
     compile_model,
-    default_model,
     simulate_batch,
     solve,
 )
@@ -57,7 +57,7 @@ def declared(model, rules: np.ndarray) -> np.ndarray:
 
 
 def make_ref(path: str) -> None:
-    model = default_model()
+    model = get_model()
     cm = compile_model(model)
     P = perturbed_population(model, 8, seed=3)
     Y0, ok = baselines(cm, cm.derive(P), NativeSolver(), TOL, cache=None)
@@ -90,7 +90,7 @@ def main() -> None:
     import jax
 
     report["jax"] = {"version": jax.__version__, "devices": [str(d) for d in jax.devices()]}
-    model = default_model()
+    model = get_model()
     solver = JaxSolver(device=a.device)
     if a.ref:
         ref = np.load(a.ref)

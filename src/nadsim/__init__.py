@@ -9,8 +9,8 @@ nadsim is a research model, not medical advice.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
 from nadsim._errors import CalibrationError as CalibrationError
 from nadsim._errors import InputError as InputError
@@ -20,10 +20,11 @@ from nadsim._errors import SolverError as SolverError
 from nadsim._errors import UnitError as UnitError
 from nadsim._version import __version__ as __version__
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from nadsim.dosing import Dose as Dose
     from nadsim.dosing import Regimen as Regimen
     from nadsim.dosing import parse_regimen as parse_regimen
+    from nadsim.library import get_model as get_model
     from nadsim.model import Model as Model
     from nadsim.simulate import DISCLAIMER as DISCLAIMER
     from nadsim.simulate import simulate as simulate
@@ -35,15 +36,16 @@ _LAZY = {
     "Dose": "nadsim.dosing",
     "Model": "nadsim.model",
     "Regimen": "nadsim.dosing",
+    "get_model": "nadsim.library",
     "parse_regimen": "nadsim.dosing",
     "simulate": "nadsim.simulate",
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'nadsim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
+    value = getattr(_importlib.import_module(_LAZY[name]), name)
     globals()[name] = value
     return value
 
@@ -64,6 +66,7 @@ __all__ = [
     "Regimen",
     "SolverError",
     "UnitError",
+    "get_model",
     "parse_regimen",
     "simulate",
 ]

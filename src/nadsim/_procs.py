@@ -28,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-__all__ = ["die_with_parent", "process_pool"]
+__all__ = ["ChildCrashed", "die_with_parent", "process_pool", "run_isolated"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -75,3 +75,72 @@ def process_pool(max_workers: int, *, initializer: Callable[..., Any] | None = N
     """A :class:`ProcessPoolExecutor` whose workers die with this process."""
     return ProcessPoolExecutor(max_workers=max_workers, mp_context=mp.get_context("spawn"),
                                initializer=_init, initargs=(os.getpid(), initializer, initargs))
+
+
+def _isolated_target(conn: Any, parent: int, fn: Callable[..., Any], args: tuple) -> None:
+    die_with_parent(parent)
+    try:
+        result: tuple[str, Any] = ("ok", fn(*args))
+    except BaseException as exc:  # sent to the parent, which re-raises it
+        result = ("error", exc)
+    try:
+        conn.send(result)
+    except Exception as exc:  # an unpicklable result or error: say so in one line
+        conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    conn.close()
+
+
+class ChildCrashed(RuntimeError):
+    """:func:`run_isolated`'s child died (a native crash, a kill) or ran past its time."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def run_isolated(fn: Callable[..., Any], *args: Any, timeout_s: float) -> Any:
+    """Run ``fn(*args)`` in a fresh (spawned) child process that dies with this one.
+
+    For code that can crash natively (a segfault in a C library) or run away: the crash or the
+    overrun ends only the child, and becomes a :class:`ChildCrashed` here ("killed by SIGSEGV",
+    "ran past 120 s"); an exception raised by ``fn`` is re-raised as it was. ``fn``, its arguments
+    and its result must pickle.
+    """
+    ctx = mp.get_context("spawn")
+    parent_conn, child_conn = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_isolated_target, args=(child_conn, os.getpid(), fn, args), daemon=True)
+    proc.start()
+    child_conn.close()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ChildCrashed(f"ran past {timeout_s:g} s")
+            if parent_conn.poll(min(left, 0.2)):
+                try:
+                    kind, value = parent_conn.recv()
+                except EOFError:  # the child died while (or before) sending
+                    proc.join(5)
+                    raise ChildCrashed(_death(proc.exitcode)) from None
+                if kind == "error":
+                    raise value
+                return value
+            if not proc.is_alive():
+                if parent_conn.poll(0):
+                    continue
+                raise ChildCrashed(_death(proc.exitcode))
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        parent_conn.close()
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"ended with exit status {code}"

@@ -25,7 +25,18 @@ from nadsim._errors import InputError, UnitError
 
 __all__ = ["CANONICAL", "Q_", "parse_quantity", "to_canonical", "unit_of", "ureg"]
 
-ureg: pint.UnitRegistry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+
+
+def _registry() -> pint.UnitRegistry:
+    # pint parses its definitions file at every start (measured: 2.5 s on a loaded 2-core box,
+    # 0.85 s from its on-disk cache); where no cache can be written, parse it
+    try:
+        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=":auto:")
+    except OSError:
+        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+
+
+ureg: pint.UnitRegistry = _registry()
 ureg.define("micromolar = micromole / liter = uM")
 ureg.define("nanomolar = nanomole / liter = nM")
 ureg.define("millimolar = millimole / liter = mM")
@@ -55,16 +66,79 @@ PRESERVED: frozenset[str] = frozenset({"pg/mL"})
 
 _NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
+#: the longest unit or quantity text read (pint's parser is fed nothing longer)
+MAX_UNIT_TEXT = 64
+#: deepest parenthesis nesting in a unit ("1/(uM*h)" is depth 1)
+MAX_UNIT_DEPTH = 3
+_UNIT_TOKEN = re.compile(
+    r"\s*(?:(?P<name>[A-Za-z_\u00b5\u03bc\u00b0\u03a9][A-Za-z0-9_\u00b5\u03bc\u00b0\u03a9]*)"
+    r"|(?P<pow>\*\*|\^)\s*(?P<exp>-?\d{1,2})(?![\d.])"
+    r"|(?P<op>[*/])|(?P<open>\()|(?P<close>\))|(?P<one>1)(?=\s*/))"
+)
+
+
+def unit_tokens(text: str) -> tuple[str, ...] | None:
+    """The unit names of ``text`` if it is a plain unit expression, else ``None``.
+
+    A plain unit is names joined by ``*``, ``/`` or a space, with small integer powers
+    (``**2``, ``^-1``), parentheses at most :data:`MAX_UNIT_DEPTH` deep and ``1`` only as a
+    numerator (``1/h``). Everything else (``+``, ``-``, ``%``, numbers, chained powers such as
+    ``9**9**9``, which pint would evaluate) is refused here, before pint sees the text.
+    """
+    if len(text) > MAX_UNIT_TEXT:
+        return None
+    names: list[str] = []
+    depth, pos, last = 0, 0, ""
+    while pos < len(text.rstrip()):
+        m = _UNIT_TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            return None
+        kind = m.lastgroup or ""
+        if kind == "exp":
+            if last not in ("name", "close"):  # no power of a power: pint would evaluate 9**9**9
+                return None
+        elif kind == "name":
+            names.append(m["name"])
+        elif kind == "open":
+            depth += 1
+            if depth > MAX_UNIT_DEPTH:
+                return None
+        elif kind == "close":
+            depth -= 1
+            if depth < 0 or last in ("op", "open", ""):
+                return None
+        elif kind == "op" and last in ("op", "open", ""):
+            return None
+        last = {"one": "name"}.get(kind, kind)
+        pos = m.end()
+    if depth != 0 or last in ("op", "open") or not names:
+        return None
+    return tuple(names)
+
 
 @lru_cache(maxsize=512)
 def unit_of(text: str) -> pint.Unit:
     """Parse a unit string ("uM", "1/h", "L/h", "dimensionless")."""
     if text.strip() in ("", "1", "dimensionless"):
         return ureg.dimensionless
+    if unit_tokens(text) is None:
+        raise UnitError("unit", f"a unit of names, '*', '/' and small integer powers (at most {MAX_UNIT_TEXT} characters)",
+                        text)
     try:
         return ureg.Unit(text)
     except Exception as exc:  # pint raises several unrelated types here
         raise UnitError("unit", "a unit pint understands", text) from exc
+
+
+@lru_cache(maxsize=512)
+def _dimensionless_factor(name: str) -> bool:
+    """Whether unit ``name`` is a bare number in disguise (percent, ppm, dozen): "300 percent mg"
+    would silently be 3 mg."""
+    try:
+        u = ureg.Unit(name)
+    except Exception:  # an unknown name: pint's own error follows
+        return False
+    return bool(u.dimensionless)
 
 
 def to_canonical(value: float, unit: str) -> tuple[float, str]:
@@ -95,8 +169,15 @@ def parse_quantity(
         raise InputError(field, f"a quantity with a unit, e.g. '{unit_hint}'", text)
     if not isinstance(text, str) or not text.strip():
         raise InputError(field, f"a quantity with a unit, e.g. '{unit_hint}'", text)
-    if not _NUMBER.match(text):
+    number = _NUMBER.match(text)
+    if not number or len(text) > MAX_UNIT_TEXT:
         raise InputError(field, f"a number followed by a unit, e.g. '{unit_hint}'", text)
+    names = unit_tokens(text[number.end():])
+    if not names:
+        raise InputError(field, f"one number followed by one unit, e.g. '{unit_hint}' (no sums, '%', numbers in the unit "
+                         f"or powers of powers; at most {MAX_UNIT_TEXT} characters)", text)
+    if any(_dimensionless_factor(n) for n in names):
+        raise InputError(field, f"one number followed by one unit, e.g. '{unit_hint}' (no '%' or other scale words)", text)
     try:
         q: Any = Q_(text.strip())
     except Exception:

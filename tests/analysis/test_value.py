@@ -27,7 +27,7 @@ from nadsim.analysis.value import (
     value_of_information,
     weighted_quantile,
 )
-from nadsim.model.library import apply_profile, build_full
+from nadsim.library import apply_profile, build_full
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 
 from nadsim.analysis import summarize
 from nadsim.dosing import parse_regimen
-from nadsim.model.library import build_full
+from nadsim.library import build_full
 from nadsim.report._data import LONG_COLUMNS, read_run_metadata, sql_name, write_parquet
 from nadsim.simulate import simulate, time_grid
 

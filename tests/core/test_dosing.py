@@ -58,3 +58,59 @@ def test_regimen_orders_doses_and_describes_itself():
     assert [d.time_h for d in r.doses] == [0.0, 24.0]
     assert "2 doses every 24 h" in r.describe()
     assert Regimen.none().describe() == "no dosing"
+
+
+# Issue #15: inputs with no physical meaning are refused at the edge, naming the field.
+# Each of these was accepted before (and "9**9**9 mg" hung the parser inside pint).
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"dose": "300 % mg"}, "dose"),  # was read as 3 mg
+    ({"dose": "300 mg + 5 g"}, "dose"),  # was read as 5300 mg
+    ({"dose": "300 percent mg"}, "dose"),
+    ({"dose": "300 mg 5 g"}, "dose"),
+    ({"dose": "9**9**9 mg"}, "dose"),  # hung
+    ({"dose": "300 mg**9**9"}, "dose"),
+    ({"dose": "3 " + "(" * 4 + "mg" + ")" * 4}, "dose"),
+    ({"dose": "3 " + "m" * 80}, "dose"),
+    ({"infusion": "0.5 s"}, "infusion"),
+    ({"infusion": "1e-300 min"}, "infusion"),
+    ({"infusion": "1 mL at 1e9 mL/min"}, "infusion"),
+    ({"route": "oral", "infusion": None, "every": "1e-300 h", "doses": 2}, "every"),
+    ({"route": "oral", "infusion": None, "every": "0.2 s", "doses": 2}, "every"),
+])
+def test_meaningless_inputs_are_refused(kw, field):
+    args = {"compound": "NMN", "route": "iv", "dose": "300 mg", "infusion": "20 min", **kw}
+    with pytest.raises(InputError) as err:
+        parse_regimen(**args)
+    assert err.value.field == field
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["300 mg", "300mg", "0.3 g", "300 µg", "1e2 mg", "300 (mg)", "300 mg*kg/kg"])
+def test_plain_quantities_still_parse(text):
+    from nadsim._units import parse_quantity
+
+    assert parse_quantity(text, "dose", "[mass]", unit_hint="300 mg", to="mg") > 0
+
+
+def test_one_second_infusion_is_the_shortest():
+    assert parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="1 s").doses[0].duration_h == pytest.approx(1 / 3600)
+    with pytest.raises(InputError, match="1 s"):
+        Dose("NMN", "iv", 300, 0.0, 0.9 / 3600)
+
+
+def test_dose_events_closer_than_a_second_are_refused_but_simultaneous_ones_are_one_event():
+    from nadsim.dosing._regimen import SAME_EVENT_H
+    from nadsim.simulate._schedule import EVENT_RESOLUTION_H
+
+    assert SAME_EVENT_H == EVENT_RESOLUTION_H  # the dosing edge and the schedule agree on "one event"
+    with pytest.raises(InputError) as err:
+        Regimen((Dose("NMN", "oral", 300, 0.0), Dose("NMN", "oral", 300, 1e-6)))
+    assert err.value.field == "dose time"
+    with pytest.raises(InputError):  # an infusion ending 0.5 s before a bolus
+        Regimen((Dose("NMN", "iv", 300, 0.0, 1.0), Dose("NR", "oral", 300, 1.0 + 0.5 / 3600)))
+    both = Regimen((Dose("NMN", "oral", 300, 0.0), Dose("NR", "oral", 300, 0.0)))
+    assert len(both.doses) == 2
+    merged = Regimen((Dose("NMN", "oral", 300, 0.0), Dose("NMN", "oral", 300, 1e-300)))  # one event to the schedule
+    assert len(merged.doses) == 2
+    back_to_back = Regimen.repeated("NMN", "iv", 300, duration_h=1.0, every_h=1.0, n_doses=3)
+    assert len(back_to_back.doses) == 3

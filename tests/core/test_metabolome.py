@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nadsim.dosing import Regimen
-from nadsim.model.library import build_nad_core
+from nadsim.library import build_nad_core, get_model
 from nadsim.simulate import compile_model, simulate
 from nadsim.testing import baseline, trajectory
 
@@ -107,15 +107,15 @@ def test_grid_independence(n_points):
     """Values at a time do not depend on which other output times were asked for (rtol 1e-5)."""
     reg = Regimen.repeated("NMN", "iv", 300.0, duration_h=1 / 3, every_h=24, n_doses=2)
     t = np.linspace(0, 48, n_points)
-    ref = simulate(regimen=reg, times=np.union1d(np.linspace(0, 48, 961), t)).sel(time=t)
-    ds = simulate(regimen=reg, times=t)
+    ref = simulate(get_model(), reg, times=np.union1d(np.linspace(0, 48, 961), t)).sel(time=t)
+    ds = simulate(get_model(), reg, times=t)
     for v in ("whole_blood_NAD", "plasma_NMN", "liver_NAD"):
         np.testing.assert_allclose(ds[v].values, ref[v].values, rtol=1e-5, atol=1e-9)
 
 
 def test_article_regimen_raises_nad_pools_transiently():
     reg = Regimen.repeated("NMN", "iv", 300.0, duration_h=1 / 3)
-    ds = simulate(regimen=reg, times=np.linspace(0, 72, 289))
+    ds = simulate(get_model(), reg, times=np.linspace(0, 72, 289))
     for v in ("whole_blood_NAD", "liver_NAD", "pbmc_NAD"):
         y = ds[v].values
         assert y.max() > y[0] * 1.001, v

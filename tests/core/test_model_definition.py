@@ -5,6 +5,7 @@ import pickle
 import pytest
 
 from nadsim import ModelDefinitionError
+from nadsim.library import build_nad_core
 from nadsim.model import (
     Compartment,
     Model,
@@ -15,7 +16,6 @@ from nadsim.model import (
     parse_expr,
     rxn,
 )
-from nadsim.model.library import build_nad_core
 
 
 def _p(name, value, unit="dimensionless", lo=0.0, hi=1e9, **kw):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from nadsim.io.petab import export_petab, lint_petab
-from nadsim.model.library import build_nad_core
+from nadsim.library import build_nad_core
 from nadsim.simulate import simulate
 
 from ._compare import NADSIM_ATOL, RR_ATOL, RTOL

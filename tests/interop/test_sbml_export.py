@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.io import export_sbml, sbml_errors
 from nadsim.io.sbml import dose_schedule, miriam_uris, unit_id
-from nadsim.model.library import build_nad_core
+from nadsim.library import build_nad_core
 from nadsim.simulate import simulate, time_grid
 
 from ._compare import NADSIM_ATOL, RTOL, rel_err, roadrunner_run
@@ -160,9 +160,9 @@ def test_roadrunner_comparison_can_fail(model):
 def test_default_model_roadrunner(model):
     """The default model (whatever modules it holds by now) exports and runs identically."""
     pytest.importorskip("roadrunner")
-    from nadsim.simulate._api import default_model
+    from nadsim.library import get_model
 
-    m = default_model()
+    m = get_model()
     err, worst = _compare_rr(m, parse_regimen(**ARTICLE, every="1 d", doses=3), 96.0, 1.0)
     assert err < 1e-6, f"max relative error {err:.2e} at {worst}"
 
@@ -171,9 +171,9 @@ def test_default_model_roadrunner(model):
 def test_copasi_loads_and_matches(tmp_path):
     """The default model with 3 daily drips in COPASI: every CSV output within 1e-6."""
     basico = pytest.importorskip("basico")
-    from nadsim.simulate._api import default_model
+    from nadsim.library import get_model
 
-    model = default_model()
+    model = get_model()
     reg = parse_regimen(**ARTICLE, every="1 d", doses=3)
     path = tmp_path / "nad.xml"
     path.write_text(export_sbml(model, reg))

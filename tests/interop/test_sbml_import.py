@@ -270,10 +270,10 @@ def test_export_import_round_trip(tmp_path):
     reproduces nadsim.simulate on every CSV output (tolerance 1e-6 relative, floor 1e-4)."""
     from nadsim.dosing import parse_regimen
     from nadsim.io import export_sbml
+    from nadsim.library import get_model
     from nadsim.simulate import simulate
-    from nadsim.simulate._api import default_model
 
-    model = default_model()
+    model = get_model()
     reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="20 min", every="1 d", doses=2)
     path = tmp_path / "nad.xml"
     path.write_text(export_sbml(model, reg), encoding="utf-8")
@@ -313,3 +313,154 @@ def test_bockwoldt_2019_models(window_h):
         err, worst, _ = _worst(path, np.linspace(0.0, window_h, 201), atol=1e-15, rr_atol=1e-16, floor=1e-12)
         print(f"{path.name} 0-{window_h:g} h: max relative error {err:.3e} ({worst})")
         assert err < 1e-6, f"{path.name}: max relative error {err:.2e} at {worst}"
+
+
+# --------------------------------------------------------------------- hostile files (issue #15)
+_MATH = 'xmlns="http://www.w3.org/1998/Math/MathML"'
+
+
+def _raw_sbml(law: str, *, functions: str = "", k: str = "0.5", size: str = "1", s0: str = "1") -> str:
+    """A one-reaction SBML L3V2 file as raw text (libSBML would refuse to write some of these)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+  <model id="hostile">
+    <listOfFunctionDefinitions>{functions}</listOfFunctionDefinitions>
+    <listOfCompartments><compartment id="c" size="{size}" constant="true" spatialDimensions="3"/></listOfCompartments>
+    <listOfSpecies><species id="S" compartment="c" initialConcentration="{s0}" hasOnlySubstanceUnits="false"
+      boundaryCondition="false" constant="false"/></listOfSpecies>
+    <listOfParameters><parameter id="k" value="{k}" constant="true"/></listOfParameters>
+    <listOfReactions><reaction id="deg" reversible="false">
+      <listOfReactants><speciesReference species="S" stoichiometry="1" constant="true"/></listOfReactants>
+      <kineticLaw><math {_MATH}>{law}</math></kineticLaw></reaction></listOfReactions>
+  </model>
+</sbml>
+"""
+
+
+def _fdef(fid: str, body: str, args: tuple[str, ...] = ("x",)) -> str:
+    bvars = "".join(f"<bvar><ci>{a}</ci></bvar>" for a in args)
+    return f'<functionDefinition id="{fid}"><math {_MATH}><lambda>{bvars}{body}</lambda></math></functionDefinition>'
+
+
+_KS = "<apply><times/><ci>k</ci><ci>S</ci></apply>"
+
+
+def _bomb(levels: int) -> str:
+    """f0(x) = x, f_i(x) = f_{i-1}(x) + f_{i-1}(x): f_levels has 2**levels leaves once inlined."""
+    out = _fdef("f0", "<ci>x</ci>")
+    for i in range(1, levels + 1):
+        call = f"<apply><ci>f{i - 1}</ci><ci>x</ci></apply>"
+        out += _fdef(f"f{i}", f"<apply><plus/>{call}{call}</apply>")
+    return out
+
+
+# Each of these crashed (segfault) or hung nadsim before the raw-XML checks (issue #15 item 2).
+HOSTILE = {
+    "nested 20,000 deep": ("<apply><minus/>" * 20_000) + _KS + ("</apply>" * 20_000),
+    "200,000-term sum": "<apply><plus/>" + "<ci>S</ci>" * 200_000 + "</apply>",
+    "recursive function": ("<apply><ci>f</ci><ci>S</ci></apply>",
+                           _fdef("f", "<apply><plus/><apply><ci>f</ci><ci>x</ci></apply><cn>1</cn></apply>")),
+    "mutually recursive functions": ("<apply><ci>f</ci><ci>S</ci></apply>",
+                                     _fdef("f", "<apply><ci>g</ci><ci>x</ci></apply>")
+                                     + _fdef("g", "<apply><ci>f</ci><ci>x</ci></apply>")),
+    "function bomb (2**40 leaves)": ("<apply><ci>f40</ci><ci>S</ci></apply>", _bomb(40)),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_maths_is_refused_before_libsbml_parses_it(tmp_path, case):
+    spec = HOSTILE[case]
+    law, functions = (spec, "") if isinstance(spec, str) else spec
+    path = tmp_path / "hostile.xml"
+    path.write_text(_raw_sbml(law, functions=functions), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_sbml(path, isolate=False)  # the raw check alone must catch it: no libSBML call
+    assert "\n" not in str(err.value)
+    assert "SBML" in err.value.field or "function definition" in err.value.field
+
+
+def test_a_modest_function_chain_still_reads(tmp_path):
+    path = tmp_path / "chain.xml"
+    path.write_text(_raw_sbml("<apply><times/><ci>k</ci><apply><ci>f3</ci><ci>S</ci></apply></apply>",
+                              functions=_bomb(3)), encoding="utf-8")
+    m = read_sbml(path)  # isolated (child process) by default
+    assert "S" in m.reactions[0].rate and m.reactions[0].rate.count("S") == 8
+
+
+@pytest.mark.parametrize(("attr", "element"), [("k", "parameter k"), ("size", "compartment c"), ("s0", "species S")])
+@pytest.mark.parametrize("value", ["NaN", "INF", "-INF"])
+def test_nan_and_inf_values_are_errors_naming_the_element(tmp_path, attr, element, value):
+    path = tmp_path / "nan.xml"
+    path.write_text(_raw_sbml(_KS, **{attr: value}), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_sbml(path, isolate=False)  # before: silently read as 0
+    assert element in err.value.field
+
+
+@pytest.mark.parametrize(("law", "field"), [("<infinity/>", "reaction deg"), ("<notanumber/>", "reaction deg"),
+                                           ("<cn>NaN</cn>", "path"),  # libSBML itself refuses these two
+                                           ('<cn type="e-notation"> 1 <sep/> 400 </cn>', "path")])
+def test_non_finite_numbers_in_maths_are_errors(tmp_path, law, field):
+    path = tmp_path / "nanlaw.xml"
+    path.write_text(_raw_sbml(f"<apply><times/>{law}<ci>S</ci></apply>"), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_sbml(path, isolate=False)
+    assert err.value.field == field
+
+
+def test_dtd_entities_and_broken_xml_are_refused(tmp_path):
+    path = tmp_path / "lol.xml"
+    text = _raw_sbml(_KS).replace('<?xml version="1.0" encoding="UTF-8"?>',
+                                  '<?xml version="1.0"?><!DOCTYPE sbml [<!ENTITY a "aaaaaaaaaa">]>')
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match="DOCTYPE"):
+        read_sbml(path, isolate=False)
+    path.write_text(_raw_sbml(_KS)[:-30], encoding="utf-8")
+    with pytest.raises(InputError, match="well-formed"):
+        read_sbml(path, isolate=False)
+
+
+def test_a_native_crash_in_the_child_becomes_a_one_line_error(tmp_path, monkeypatch):
+    """The child process is what stands between libSBML and nadsim: a real segfault in a child
+    (ctypes reading address 0) comes back as ChildCrashed, and read_sbml turns that into an
+    InputError."""
+    import ctypes
+
+    from nadsim._procs import ChildCrashed, run_isolated
+    from nadsim.io import sbml_import
+
+    with pytest.raises(ChildCrashed, match="SIGSEGV"):
+        run_isolated(ctypes.string_at, 0, timeout_s=120)
+    path = tmp_path / "ok.xml"
+    path.write_text(_raw_sbml(_KS), encoding="utf-8")
+
+    def crashed(*_a, **_k):
+        raise ChildCrashed("killed by SIGSEGV")
+
+    monkeypatch.setattr(sbml_import, "run_isolated", crashed)
+    with pytest.raises(InputError, match="SIGSEGV"):
+        read_sbml(path)
+
+
+def test_two_events_inside_one_output_interval(tmp_path):
+    """S' = -k S (k = 0.5 /h); at t = 1.2 h S := 5, at t = 1.5 h S := S + 10; outputs at 0, 1, 2, 3 h,
+    so both events fall between the outputs 1 and 2. Reference: the closed form
+    S(2) = (5 e^{-0.15} + 10) e^{-0.25}, S(3) = S(2) e^{-0.5}; tolerance 1e-7 relative
+    (rtol 1e-10, event times bisected to 1e-10 h)."""
+    t = '<csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time">t</csymbol>'
+
+    def event(eid: str, at: float, value: str) -> str:
+        return (f'<event id="{eid}" useValuesFromTriggerTime="true"><trigger initialValue="false" persistent="true">'
+                f"<math {_MATH}><apply><geq/>{t}<cn>{at}</cn></apply></math></trigger><listOfEventAssignments>"
+                f'<eventAssignment variable="S"><math {_MATH}>{value}</math></eventAssignment>'
+                "</listOfEventAssignments></event>")
+
+    events = event("e1", 1.2, "<cn>5</cn>") + event("e2", 1.5, "<apply><plus/><ci>S</ci><cn>10</cn></apply>")
+    text = _raw_sbml(_KS).replace("</listOfReactions>", f"</listOfReactions><listOfEvents>{events}</listOfEvents>")
+    path = tmp_path / "two_events.xml"
+    path.write_text(text, encoding="utf-8")
+    ds = simulate_sbml(read_sbml(path), np.array([0.0, 1.0, 2.0, 3.0]), rtol=1e-10, atol=1e-12)
+    s2 = (5 * np.exp(-0.15) + 10) * np.exp(-0.25)
+    want = np.array([1.0, np.exp(-0.5), s2, s2 * np.exp(-0.5)])
+    assert rel_err(ds["S"].values, want, 1e-12) < 1e-7
+    assert ds.attrs["events_fired"] == 2

@@ -22,8 +22,8 @@ from nadsim.evidence import (
     audit_claims,
     render_claims,
 )
-from nadsim.model.library import apply_profile, build_full
-from nadsim.model.library.full import with_trial_arm
+from nadsim.library import apply_profile, build_full
+from nadsim.library.full import with_trial_arm
 from nadsim.simulate import DISCLAIMER, simulate
 
 MARKERS = ("SIRT1_activity", "IL6", "CRP", "clock_amplitude", "sleep_quality", "stress_load", "HAMD", "PHQ9")

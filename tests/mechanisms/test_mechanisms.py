@@ -12,8 +12,8 @@ import pytest
 
 from nadsim._errors import InputError
 from nadsim.dosing import Regimen, parse_regimen
-from nadsim.model.library import apply_profile, build_full, build_nad_core
-from nadsim.model.library.full import with_trial_arm
+from nadsim.library import apply_profile, build_full, build_nad_core
+from nadsim.library.full import with_trial_arm
 from nadsim.simulate import compile_model, simulate
 from nadsim.testing import baseline, trajectory
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from nadsim.model.library import build_full
-from nadsim.model.library.mechanisms.model import PARAMETERS, load_parameters
+from nadsim.library import build_full
+from nadsim.library.mechanisms.model import PARAMETERS, load_parameters
 
 MECH = tuple(load_parameters(PARAMETERS))
 

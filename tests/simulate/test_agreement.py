@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from nadsim.dosing import parse_regimen
+from nadsim.library import get_model
 from nadsim.simulate import (
     PRESETS,
     Status,
     baselines,
     compile_model,
-    default_model,
     get_solver,
     solve,
 )
@@ -39,7 +39,7 @@ N_SUBJECTS = 100
 
 @pytest.fixture(scope="module")
 def model():
-    return default_model()
+    return get_model()
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 
 from nadsim._errors import InputError, SolverError
 from nadsim.dosing import Dose, Regimen, parse_regimen
+from nadsim.library import get_model
 from nadsim.simulate import (
     PRESETS,
     BaselineCache,
@@ -20,7 +21,6 @@ from nadsim.simulate import (
     Tolerances,
     baselines,
     compile_model,
-    default_model,
     dose_events,
     get_solver,
     resolve_tolerances,
@@ -39,7 +39,7 @@ TIMES = np.linspace(0.0, 24.0, 25)
 
 @pytest.fixture(scope="module")
 def model():
-    return default_model()
+    return get_model()
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def test_runs_without_numba_or_jax():
     code = (
         "import sys, warnings; sys.modules['numba'] = None; sys.modules['jax'] = None\n"
         "import numpy as np\n"
-        "from nadsim.model.library import build_nad_core\n"
+        "from nadsim.library import build_nad_core\n"
         "from nadsim.simulate import compile_model, simulate_batch\n"
         "from nadsim._errors import InputError\n"
         "m = build_nad_core(); cm = compile_model(m)\n"
@@ -227,8 +227,9 @@ def test_cli_backend_choices_are_the_solver_registry():
 _HASH_RUN = """
 import hashlib, numpy as np
 from nadsim.dosing import parse_regimen
-from nadsim.simulate import compile_model, default_model, solve, resolve_tolerances
-m = default_model()
+from nadsim.library import get_model
+from nadsim.simulate import compile_model, solve, resolve_tolerances
+m = get_model()
 reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="20 min")
 r = solve(m, reg, np.linspace(0.0, 24.0, 25), compile_model(m).base_parameters()[None, :],
           solver="native", tolerances=resolve_tolerances(None), baseline_cache=None)

@@ -273,7 +273,7 @@ def test_patient_model_equals_the_library_composition(grade, trial):
     with_trial_arm and the body weight by hand."""
     from nadsim.web.schemas import PatientProfile
 
-    full = pytest.importorskip("nadsim.model.library.full")
+    full = pytest.importorskip("nadsim.library.full")
     ev = pytest.importorskip("nadsim.evidence")
     prof = PatientProfile(age_y=61, weight_kg=82, crp_mg_L=6.5, hamd=24, psqi=12)
     got, applied = svc.build_model(prof, grade, trial)

@@ -1,20 +1,50 @@
-"""Calibration against published human summary statistics, and the qualification report."""
+"""Calibration against published human summary statistics, the qualification report, and
+parameter uncertainty (draws and prediction intervals)."""
 
+from nadsim.calibration._calibrator import Calibrator as Calibrator
+from nadsim.calibration._calibrator import Objective as Objective
+from nadsim.calibration._calibrator import load_posterior as load_posterior
+from nadsim.calibration._calibrator import row_weight as row_weight
 from nadsim.calibration._fit import FIT_PARAMETERS as FIT_PARAMETERS
-from nadsim.calibration._fit import Calibrator as Calibrator
 from nadsim.calibration._fit import gmfe as gmfe
 from nadsim.calibration._fit import predict as predict
+from nadsim.calibration._fit import predict_with_reference as predict_with_reference
 from nadsim.calibration._fit import qualification_table as qualification_table
+from nadsim.calibration._fit import rise_fold_error as rise_fold_error
+from nadsim.calibration._intervals import prediction_intervals as prediction_intervals
+from nadsim.calibration._intervals import target_intervals as target_intervals
+from nadsim.calibration._report import coverage as coverage
+from nadsim.calibration._report import kinetic_checks as kinetic_checks
+from nadsim.calibration._report import write_report as write_report
 from nadsim.calibration._targets import Experiment as Experiment
 from nadsim.calibration._targets import Target as Target
 from nadsim.calibration._targets import evaluate as evaluate
 from nadsim.calibration._targets import load_targets as load_targets
+from nadsim.calibration._targets import rise_kind as rise_kind
 from nadsim.calibration._uncertainty import DRAW_SOURCES as DRAW_SOURCES
 from nadsim.calibration._uncertainty import parameter_draws as parameter_draws
 
-__all__ = ["DRAW_SOURCES", "FIT_PARAMETERS", "Calibrator", "Experiment", "Target", "evaluate", "gmfe", "load_targets",
-           "parameter_draws", "predict", "qualification_table"]
-
-from nadsim.calibration._report import write_report as write_report
-
-__all__ += ["write_report"]
+__all__ = [
+    "DRAW_SOURCES",
+    "FIT_PARAMETERS",
+    "Calibrator",
+    "Experiment",
+    "Objective",
+    "Target",
+    "coverage",
+    "evaluate",
+    "gmfe",
+    "kinetic_checks",
+    "load_posterior",
+    "load_targets",
+    "parameter_draws",
+    "predict",
+    "predict_with_reference",
+    "prediction_intervals",
+    "qualification_table",
+    "rise_fold_error",
+    "rise_kind",
+    "row_weight",
+    "target_intervals",
+    "write_report",
+]

@@ -11,11 +11,14 @@ import numpy as np
 from nadsim._errors import CalibrationError
 from nadsim.dosing import Dose, Regimen
 
-__all__ = ["STATISTICS", "Experiment", "Target", "evaluate", "load_targets"]
+__all__ = ["STATISTICS", "TIME_STATISTICS", "Experiment", "Target", "evaluate", "load_targets", "no_change_value",
+           "rise_kind"]
 
 TARGETS_FILE = Path(__file__).with_name("targets.toml")
 STATISTICS = ("value_at", "fold_at", "peak_fold", "tmax", "peak_value", "mean_fold", "auc",
               "t_frac_rise", "washout_half_life")
+#: statistics that are times: their rise is the statistic itself (a delay has no baseline)
+TIME_STATISTICS = ("tmax", "t_frac_rise", "washout_half_life")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class Target:
     ref_h: float | None = None
     stop_h: float | None = None
     reason: str = ""
+    #: for a "no change" row: the largest rise (in the statistic's unit, above the no-change value)
+    #: the study could have missed; the fold error on the rise is then max(rise, this) / this
+    null_rise: float | None = None
+    #: subjects behind the number (weights follow sqrt(n) x confidence; see _fit.row_weight)
+    n: int | None = None
 
     def __post_init__(self) -> None:
         if self.statistic not in STATISTICS:
@@ -58,6 +66,8 @@ class Target:
             raise CalibrationError(f"target {self.id}.role", "'fit', 'validate' or 'excluded'", self.role)
         if self.role == "excluded" and not self.reason:
             raise CalibrationError(f"target {self.id}.reason", "a reason for excluding the row", "")
+        if self.null_rise is not None and not self.null_rise > 0:
+            raise CalibrationError(f"target {self.id}.null_rise", "a positive undetectable rise", self.null_rise)
         if not (self.observed > 0 and self.weight > 0):
             raise CalibrationError(f"target {self.id}", "positive observed value and weight", (self.observed, self.weight))
 
@@ -79,13 +89,41 @@ def load_targets(path: Path | str = TARGETS_FILE) -> tuple[dict[str, Experiment]
     for t in data["target"]:
         if t["experiment"] not in exps:
             raise CalibrationError(f"target {t['id']}.experiment", f"one of {sorted(exps)}", t["experiment"])
-        kw = {k: t[k] for k in ("at_h", "frac", "ref_h", "stop_h", "reason") if k in t}
+        kw = {k: t[k] for k in ("at_h", "frac", "ref_h", "stop_h", "reason", "null_rise", "n") if k in t}
         if "window_h" in t:
             kw["window_h"] = (float(t["window_h"][0]), float(t["window_h"][1]))
         targets.append(Target(id=t["id"], experiment=t["experiment"], output=t["output"],
                               statistic=t["statistic"], observed=float(t["observed"]), unit=t["unit"],
                               weight=float(t["weight"]), role=t["role"], source=t["source"], row=t["row"], **kw))
     return exps, targets
+
+
+def rise_kind(target: Target) -> str:
+    """How a row is judged on the change from baseline.
+
+    ``"change"``: the rise is the statistic minus its no-change value (fold - 1, AUC above the
+    baseline AUC, a peak above the baseline level); ``"time"``: a delay or half-life, judged as it
+    is; ``"level"``: a baseline concentration, which has no rise (judged on the level alone).
+    """
+    if target.statistic in TIME_STATISTICS:
+        return "time"
+    if target.statistic == "value_at" and not (target.at_h or 0.0) > 0:
+        return "level"
+    return "change"
+
+
+def no_change_value(target: Target, t: np.ndarray, y: np.ndarray) -> float:
+    """The statistic of a flat curve at the baseline ``y[0]`` (NaN for times: they have none)."""
+    s = target.statistic
+    if s in TIME_STATISTICS:
+        return float("nan")
+    if s in ("fold_at", "peak_fold", "mean_fold"):
+        return 1.0
+    base = float(y[0])
+    if s == "auc":
+        lo, hi = target.window_h or (float(t[0]), float(t[-1]))
+        return base * (hi - lo)
+    return base
 
 
 def _at(t: np.ndarray, y: np.ndarray, when: float) -> float:

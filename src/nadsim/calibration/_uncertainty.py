@@ -7,13 +7,18 @@ this signature, not on how the draws were made.
 
 Sources:
 
-``"prior"``  each calibrated parameter (:data:`nadsim.calibration.FIT_PARAMETERS`) drawn
-             independently, log-uniform over its documented bounds in ``parameters.toml``. This
-             is the honest spread *before* the data: wide, and it ignores that the data tie
-             parameters together, so intervals from it are conservative (too wide).
-
-The calibration's posterior (profile likelihood or sampler draws) is added as a further source
-by the calibration work; until then ``"prior"`` is the only one and the default.
+``"posterior"`` (the default once a fit is stored in ``calibration/posterior.json``)
+             the Laplace approximation of the calibration's posterior: a multivariate normal
+             in log-parameter space around the estimate, covariance (J^T J)^-1 from the
+             weighted residual Jacobian at the optimum (so the data's correlations between
+             parameters are kept), each draw clipped to the parameter's bounds. Parameters the
+             calibration data cannot reach (:data:`UNCONSTRAINED`, e.g. the blood-brain
+             barrier's NR permeability) are drawn from their prior, so their uncertainty shows
+             in every prediction that depends on them instead of vanishing.
+``"prior"``  each calibrated parameter (:data:`nadsim.calibration.FIT_PARAMETERS`) and the
+             :data:`UNCONSTRAINED` ones drawn independently, log-uniform over their documented
+             bounds in ``parameters.toml``: the honest spread *before* the data, wide, and
+             blind to the correlations the data impose, so intervals from it are conservative.
 """
 
 from __future__ import annotations
@@ -23,29 +28,67 @@ from collections.abc import Sequence
 import numpy as np
 
 from nadsim._errors import InputError
+from nadsim.calibration._calibrator import load_posterior
 from nadsim.calibration._fit import FIT_PARAMETERS
 from nadsim.model import Model
 
-__all__ = ["DRAW_SOURCES", "parameter_draws"]
+__all__ = ["DRAW_SOURCES", "UNCONSTRAINED", "default_source", "parameter_draws"]
 
-DRAW_SOURCES: tuple[str, ...] = ("prior",)
+DRAW_SOURCES: tuple[str, ...] = ("posterior", "prior")
+#: free parameters no calibration row constrains but predictions depend on: always drawn from
+#: their prior (log-uniform over the bounds), so their spread is visible (issue #13, tissues)
+UNCONSTRAINED: tuple[str, ...] = ("PS_NR_b", "PS_NMN_b", "t_half_NAD_b", "t_half_NAD_m", "PS_NR_m")
 
 
-def parameter_draws(model: Model, n: int, *, seed: int = 0, source: str = "prior",
+def default_source() -> str:
+    """``"posterior"`` when a fit is stored with the package, else ``"prior"``."""
+    return "posterior" if load_posterior() is not None else "prior"
+
+
+def _log_uniform(model: Model, names: Sequence[str], rng: np.random.Generator, n: int) -> np.ndarray:
+    lo = np.log([max(model.parameters[p].bounds[0], 1e-12) for p in names])
+    hi = np.log([model.parameters[p].bounds[1] for p in names])
+    return np.exp(rng.uniform(lo, hi, size=(n, len(names))))
+
+
+def parameter_draws(model: Model, n: int, *, seed: int = 0, source: str | None = None,
                     parameters: Sequence[str] | None = None) -> list[dict[str, float]]:
     """``n`` draws of the uncertain free parameters of ``model`` (canonical units).
 
-    ``parameters`` defaults to the calibrated set; a name the model lacks is skipped, so the
-    same call works for the metabolome alone and the full model. Deterministic in ``seed``.
+    ``source``: ``"posterior"`` or ``"prior"`` (default: :func:`default_source`).
+    ``parameters`` defaults to the calibrated set plus :data:`UNCONSTRAINED`; a name the model
+    lacks is skipped, so the same call works for the metabolome alone and the full model.
+    Deterministic in ``seed``.
     """
     if not isinstance(n, int | np.integer) or n < 1:
         raise InputError("n", "a whole number of draws >= 1", n)
+    source = default_source() if source is None else source
     if source not in DRAW_SOURCES:
         raise InputError("source", f"one of {', '.join(DRAW_SOURCES)}", source)
-    names = [p for p in (parameters or FIT_PARAMETERS)
-             if p in model.parameters and model.parameters[p].expr is None]
+    wanted = list(parameters) if parameters is not None else list(FIT_PARAMETERS) + list(UNCONSTRAINED)
+    names = [p for p in dict.fromkeys(wanted) if p in model.parameters and model.parameters[p].expr is None]
     rng = np.random.default_rng(seed)
-    lo = np.log([model.parameters[p].bounds[0] for p in names])
-    hi = np.log([model.parameters[p].bounds[1] for p in names])
-    x = np.exp(rng.uniform(lo, hi, size=(int(n), len(names))))
-    return [dict(zip(names, row.tolist(), strict=True)) for row in x]
+    if source == "prior":
+        x = _log_uniform(model, names, rng, int(n))
+        return [dict(zip(names, row.tolist(), strict=True)) for row in x]
+    post = load_posterior()
+    if post is None:
+        raise InputError("source", "'prior' (no calibration posterior is stored; run nadsim calibrate --write-back)",
+                         source)
+    fitted = [p for p in post["parameters"] if p in names]
+    idx = [post["names"].index(p) for p in fitted]
+    mean = np.array(post["x_log"])[idx]
+    cov = np.array(post["cov_log"])[np.ix_(idx, idx)]
+    cov = 0.5 * (cov + cov.T) + 1e-12 * np.eye(len(idx))
+    z = rng.multivariate_normal(mean, cov, size=int(n), method="eigh") if idx else np.empty((int(n), 0))
+    lo = np.log([model.parameters[p].bounds[0] for p in fitted])
+    hi = np.log([model.parameters[p].bounds[1] for p in fitted])
+    x = np.exp(np.clip(z, lo, hi))
+    rest = [p for p in names if p not in fitted]
+    xr_ = _log_uniform(model, rest, rng, int(n)) if rest else np.empty((int(n), 0))
+    out = []
+    for i in range(int(n)):
+        d = dict(zip(fitted, x[i].tolist(), strict=True))
+        d.update(zip(rest, xr_[i].tolist(), strict=True))
+        out.append({k: d[k] for k in names})
+    return out

@@ -9,12 +9,27 @@ import typer
 from nadsim._errors import InputError
 from nadsim._files import atomic_path
 from nadsim._progress import progress_bar
-from nadsim.calibration import Calibrator, load_targets, predict, qualification_table, write_report
+from nadsim.calibration import (
+    Calibrator,
+    kinetic_checks,
+    load_targets,
+    predict_with_reference,
+    qualification_table,
+    write_report,
+)
+from nadsim.calibration._calibrator import (
+    STUDY_EFFECT_SD,
+    fit_summary,
+    load_posterior,
+    posterior_matches,
+)
+from nadsim.calibration._intervals import target_intervals
+from nadsim.calibration._uncertainty import default_source
 from nadsim.calibration._writeback import update_parameter_table
 from nadsim.cli._app import console
 from nadsim.cli._options import Progress
-from nadsim.model.library import build_nad_core
-from nadsim.model.library.nad_core.model import PARAMETERS
+from nadsim.library import build_nad_core
+from nadsim.library.nad_core.model import PARAMETERS
 
 app = typer.Typer()
 
@@ -28,44 +43,73 @@ def _fitted_info(model, names, fitted_to):
 def qualify(
     out: Path = typer.Option(Path("qualification"), help="Directory for the report."),
     workers: int = typer.Option(2, min=1, max=64, help="Processes for the experiments."),
+    draws: int = typer.Option(100, "--draws", min=0, max=5000,
+                              help="Parameter draws for each row's 90 % prediction interval (0: none)."),
     progress: Progress = True,
 ) -> None:
     """Qualification report of the current parameters against every calibration and validation row."""
     model = build_nad_core()
     exps, targets = load_targets()
     with progress_bar("simulating experiments", enabled=progress) as upd:
-        pred = predict(model, exps, targets, workers=workers, progress=upd)
-    rows = qualification_table(targets, pred)
+        pred, ref = predict_with_reference(model, exps, targets, workers=workers, progress=upd)
+    rows = qualification_table(targets, pred, ref)
+    note = ""
+    if draws:
+        source = default_source()
+        iv = target_intervals(model, exps, targets, n=draws, source=source)
+        for r in rows:
+            r["lo90"], r["hi90"] = iv[r["id"]]
+        note = (f"90 % prediction intervals: {draws} parameter draws from the {source} "
+                f"(`nadsim.calibration.parameter_draws`), each simulated with `simulate_batch`; rises reported by a "
+                f"study also carry a new study's effect (log-normal, SD {STUDY_EFFECT_SD}). Coverage counts the rows "
+                f"whose observed value lies inside its interval.")
     fitted = {n: p for n, p in model.parameters.items() if p.provenance.kind == "fitted"}
     info = {n: {"value": p.value, "unit": p.unit, "bounds": p.bounds, "fitted_to": list(p.provenance.fitted_to)}
             for n, p in fitted.items()}
-    summary = write_report(rows, out, model_hash=model.hash(), fitted=info)
-    console.print(f"GMFE calibration rows: {summary['gmfe_fit']:.3f} (n={summary['n_fit']}); "
-                  f"held-out validation rows: {summary['gmfe_validation']:.3f} (n={summary['n_validation']})")
+    post = load_posterior()
+    ident = post["identifiability"] if post and posterior_matches(model, post) else None
+    summary = write_report(rows, out, model_hash=model.hash(), fitted=info, checks=kinetic_checks(rows),
+                           identifiability=ident, fit_info=fit_summary(post) if post and ident else None,
+                           interval_note=note)
+    console.print(f"GMFE on the rise, calibration rows: {summary['gmfe_rise_fit']:.3f}; held-out validation rows: "
+                  f"{summary['gmfe_rise_validation']:.3f} (level ratio: {summary['gmfe_fit']:.3f} / "
+                  f"{summary['gmfe_validation']:.3f}; n={summary['n_fit']} / {summary['n_validation']})")
+    if draws:
+        console.print(f"90 % interval coverage: validation rows {summary['coverage_validation']:.0%}, "
+                      f"calibration rows {summary['coverage_fit']:.0%}")
     console.print(f"report written to {out / 'qualification.md'} (figure: {out / 'qualification.png'})")
 
 
 @app.command()
 def calibrate(
     out: Path = typer.Option(Path("calibration"), help="Directory for the fit results and report."),
-    max_iter: int = typer.Option(10, "--max-iter", min=1, max=500, help="Least-squares iterations."),
-    workers: int = typer.Option(2, min=1, max=64, help="Processes for the experiments."),
-    write_back: bool = typer.Option(False, "--write-back", help="Write the fitted values into the package parameter table."),
+    max_iter: int = typer.Option(40, "--max-iter", min=1, max=500, help="Least-squares function evaluations per start."),
+    starts: int = typer.Option(3, "--starts", min=1, max=32, help="Optimiser starts (the table values, then random)."),
+    profile: bool = typer.Option(True, "--profile/--no-profile", help="Profile likelihood of every fitted parameter."),
+    workers: int = typer.Option(2, min=1, max=64, help="Processes for the starts and profile points."),
+    write_back: bool = typer.Option(False, "--write-back",
+                                    help="Write the fitted values and the posterior into the package."),
 ) -> None:
-    """Fit the uncertain parameters to the published human summary statistics and report."""
+    """Fit the uncertain parameters and study effects to the published human summary statistics and report."""
     if out.exists() and not out.is_dir():
         raise InputError("--out", "a directory", str(out))
+    out.mkdir(parents=True, exist_ok=True)
     model = build_nad_core()
-    cal = Calibrator(max_nfev=max_iter, workers=workers, verbose=True).fit(model)
-    summary = write_report(cal.table_, out, model_hash=cal.model_.hash(),
-                           fitted=_fitted_info(cal.model_, cal.parameters, cal.fit_targets_))
+    cal = Calibrator(n_starts=starts, max_nfev=max_iter, profile=profile, workers=workers, verbose=True).fit(model)
+    post = cal.posterior()
+    cal.save_posterior(out / "posterior.json")
+    summary = write_report(cal.table_, out, model_hash=cal.model_.hash(), checks=kinetic_checks(cal.table_),
+                           identifiability=cal.identifiability_, fit_info=fit_summary(post))
     fitted_to = {n: cal.fit_targets_ for n in cal.parameters}
     text = update_parameter_table(PARAMETERS, cal.params_, fitted_to,
-                                  note=f"nadsim calibrate, {cal.n_eval_} evaluations, cost {cal.result_.cost:.4g}")
+                                  note=f"nadsim calibrate: {len(cal.starts_)} starts, best cost "
+                                       f"{cal.result_['cost']:.4g}, optimiser status {cal.result_['status']}")
     with atomic_path(out / "parameters.fitted.toml") as tmp:
         tmp.write_text(text, encoding="utf-8")
     if write_back:
         with atomic_path(PARAMETERS) as tmp:
             tmp.write_text(text, encoding="utf-8")
-    console.print(f"GMFE calibration rows: {summary['gmfe_fit']:.3f}; validation: {summary['gmfe_validation']:.3f}")
+        cal.save_posterior()
+    console.print(f"GMFE on the rise, calibration rows: {summary['gmfe_rise_fit']:.3f}; validation: "
+                  f"{summary['gmfe_rise_validation']:.3f}; fit {cal.fit_wall_s_:.0f} s, all {cal.elapsed_s_:.0f} s")
     console.print(f"fitted table: {out / 'parameters.fitted.toml'}; report: {out / 'qualification.md'}")

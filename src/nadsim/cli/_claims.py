@@ -31,7 +31,7 @@ from nadsim.cli._options import (
 from nadsim.cli._simulate import crp_mg_L
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.evidence import GRADE_ORDER, attribute_by_grade, audit_claims, render_claims
-from nadsim.model.library import apply_profile, build_full
+from nadsim.library import apply_profile, build_full
 from nadsim.simulate import DISCLAIMER, time_grid
 
 app = typer.Typer()

@@ -21,8 +21,8 @@ from nadsim.dosing import COMPOUNDS, Regimen, parse_regimen
 from nadsim.io.petab import export_petab
 from nadsim.io.sbml import export_sbml
 from nadsim.io.sbml_import import read_sbml, simulate_sbml
+from nadsim.library import get_model
 from nadsim.report._data import dataset_series, long_frame, write_csv
-from nadsim.simulate._api import default_model
 
 export_app = typer.Typer(
     name="export",
@@ -64,7 +64,7 @@ def sbml(
 ) -> None:
     """SBML L3V2 of the default model at baseline, the regimen as events."""
     regimen = _regimen(compound.value, route.value, dose, infusion, every, doses)
-    model = default_model()
+    model = get_model()
     text = export_sbml(model, regimen)
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")

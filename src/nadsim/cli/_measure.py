@@ -38,7 +38,7 @@ from nadsim.cli._options import (
     RouteName,
     Sleep,
 )
-from nadsim.model.library import apply_profile, build_full
+from nadsim.library import apply_profile, build_full
 from nadsim.simulate import DISCLAIMER
 
 app = typer.Typer()

@@ -23,6 +23,8 @@ from nadsim._files import atomic_path
 from nadsim._progress import progress_bar
 from nadsim._units import parse_quantity
 from nadsim.analysis import summarize
+from nadsim.app import PatientRequest, PatientRuns, simulate_patient
+from nadsim.calibration import prediction_intervals
 from nadsim.cli._app import console
 from nadsim.cli._options import (
     Age,
@@ -47,16 +49,11 @@ from nadsim.cli._options import (
     Until,
 )
 from nadsim.dosing import Regimen, parse_regimen
-from nadsim.evidence import apply_evidence_filter
+from nadsim.library import get_model
 from nadsim.model import Model
-from nadsim.model.library import apply_profile, build_full
-from nadsim.model.library.full import with_trial_arm
 from nadsim.population import COVARIATES, sample_population, simulate_population
 from nadsim.report._data import dataset_series, long_frame, run_metadata, write_csv, write_parquet
-from nadsim.report.plots import plot_nad_pools
-from nadsim.simulate import simulate as simulate_run
 from nadsim.simulate import time_grid
-from nadsim.trial._run import build_model
 
 app = typer.Typer()
 
@@ -80,13 +77,6 @@ def crp_mg_L(crp: str | None) -> float | None:
         return parse_quantity(crp, "--crp", "[mass] / [length] ** 3", unit_hint="8 mg/L", to="mg/L")
 
 
-def patient_model(*, evidence: str | None = None, crp: str | None = None, hamd: float | None = None,
-                  age: float | None = None, sleep: float | None = None) -> Model:
-    """The full model for a patient profile, with the evidence filter applied (issue #3)."""
-    model = apply_profile(build_full(), crp_mg_L=crp_mg_L(crp), hamd=hamd, age=age, sleep=sleep)
-    return apply_evidence_filter(model, evidence) if evidence else model
-
-
 def make_regimen(compound: str, route: str, dose: str, infusion: str | None, every: str | None, doses: int) -> Regimen:
     """The options' regimen: the article's drip (100 mL at 5 mL/min) is not forced on other routes."""
     return parse_regimen(compound=compound, route=route, dose=dose, infusion=infusion, every=every, doses=doses)
@@ -104,18 +94,12 @@ def grid_for(regimen: Regimen, until: str, step: str | None) -> np.ndarray:
     return time_grid(until_h, step_h=step_h, regimen=regimen)
 
 
-def arms(model: Model, regimen: Regimen, grid: np.ndarray, *, progress: bool = True) -> dict[str, Any]:
-    """The dosed run, the same subject undosed (baseline orbit) and, for a model with a trial
-    arm, the placebo arm (same visits and expectancy from the first dose, no compound)."""
-    todo: dict[str, tuple[Model, Regimen | None]] = {"dosed": (model, regimen), "undosed": (model, None)}
-    if "trial_on" in model.parameters and regimen.doses:
-        todo["placebo"] = (with_trial_arm(model, start_h=regimen.doses[0].time_h), None)
-    runs: dict[str, Any] = {}
+def run_patient(request: PatientRequest, *, progress: bool = True) -> dict[str, Any]:
+    """The app's patient runs as the table writers take them: dosed, undosed, placebo."""
     with progress_bar("simulating runs", enabled=progress, every_s=5.0) as upd:
-        for name, (m, reg) in todo.items():
-            runs[name] = simulate_run(m, reg, grid)
-            upd(len(runs), len(todo))
-    return runs
+        runs: PatientRuns = simulate_patient(request, progress=upd)
+    out = {"dosed": runs.dosed, "undosed": runs.undosed, "placebo": runs.placebo}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _g(x: Any, fmt: str = ".4g") -> str:
@@ -187,6 +171,9 @@ def write_outputs(runs: dict, regimen: Regimen, *, fmt: str, out: Path | None, p
         else:
             typer.echo(text)
     if plot:
+        # matplotlib (~1 s to import) only when a plot is asked for
+        from nadsim.report.plots import plot_nad_pools
+
         with atomic_path(plot, field="--plot") as tmp:
             plot_nad_pools(ds, tmp, title=regimen.describe(), reference=runs["undosed"])
 
@@ -246,6 +233,9 @@ def simulate(
     age: Age = None,
     sleep: Sleep = None,
     placebo: bool = typer.Option(False, "--placebo", help="Simulate the placebo arm: same drips and visits, no active compound."),
+    interval: int = typer.Option(0, "--interval", min=0, max=2000, metavar="DRAWS",
+                                 help="Also show 90 % prediction intervals from DRAWS parameter draws "
+                                      "(the calibration's posterior; 0: off)."),
     progress: Progress = True,
 ) -> None:
     """Simulate a dosing regimen (one patient or a virtual population) and report the NAD+ metabolome."""
@@ -256,27 +246,49 @@ def simulate(
     if population is not None:
         if any(v is not None for v in (crp, hamd, age, sleep)):
             raise InputError("--population", "used without --crp/--hamd/--age/--sleep (a population draws them)", population)
-        model = patient_model(evidence=grade) if grade else build_model("default")
+        model = get_model(evidence=grade)
         simulate_population_cli(n=population, seed=seed, out=out, regimen=regimen, until=until, step=step,
                                 backend=backend.value, device=device.value, cluster=cluster, model=model,
                                 progress=progress)
         return
-    model = patient_model(evidence=grade, crp=crp, hamd=hamd, age=age, sleep=sleep)
     grid = grid_for(regimen, until, step)
+    request = PatientRequest(regimen, grid, profile={"crp_mg_L": crp_mg_L(crp), "hamd": hamd, "age": age, "sleep": sleep},
+                             evidence=grade, placebo=placebo, compare=format is SimFormat.table or plot is not None)
+    runs = run_patient(request, progress=progress)
+    model = get_model(request.model, profile=request.profile, evidence=grade)
     variables = list(model.outputs)
-    if placebo:  # the placebo arm: same visits and expectancy from the first drip, no active compound
-        ds = simulate_run(with_trial_arm(model, start_h=regimen.doses[0].time_h), None, grid)
-        ds.attrs["regimen"] = f"placebo drips ({regimen.describe()} without the compound)"
-        runs = {"dosed": ds, "undosed": simulate_run(model, None, grid)}
-    elif format is SimFormat.table or plot:
-        runs = arms(model, regimen, grid, progress=progress)
-    else:
-        runs = {"dosed": simulate_run(model, regimen, grid)}
-    if grade:
-        runs["dosed"].attrs["evidence_filter"] = f"links graded {grade} or better"
-    if plot and "undosed" not in runs:
-        runs["undosed"] = simulate_run(model, None, grid)
     write_outputs(runs, regimen, fmt=format.value, out=out, plot=plot, variables=[v for v in variables if v in runs["dosed"]])
+    if interval:
+        show_intervals(model, regimen, grid, draws=interval, fmt=format.value)
+
+
+#: outputs whose intervals ``--interval`` prints (those the model has)
+INTERVAL_OUTPUTS = ("whole_blood_NAD", "pbmc_NAD", "plasma_NAM", "liver_NAD", "muscle_NAD", "brain_NAD", "IL6", "CRP",
+                    "HAMD")
+
+
+def show_intervals(model: Model, regimen: Regimen, grid: np.ndarray, *, draws: int, fmt: str) -> None:
+    """90 % prediction intervals at the last time, level and change from baseline (research use)."""
+    names = [o for o in INTERVAL_OUTPUTS if o in model.outputs]
+    iv = prediction_intervals(model, regimen, grid, n=draws, outputs=names)
+    if fmt == "json":
+        typer.echo(json.dumps({"intervals": {
+            "level": iv.attrs["level"], "draws": iv.attrs["draws"], "source": iv.attrs["source"],
+            "time_h": float(grid[-1]),
+            "outputs": {v: {q: float(iv[v].sel(quantile=q).values[-1]) for q in ("lower", "median", "upper")}
+                        for v in iv.data_vars}}}))
+        return
+    tab = Table(title=f"90 % prediction intervals at {grid[-1]:g} h ({iv.attrs['draws']} draws from the "
+                      f"{iv.attrs['source']}; {iv.attrs['failed_draws']} failed)")
+    for col in ("variable", "unit", "median", "90 % interval", "change from baseline: median", "90 % interval"):
+        tab.add_column(col)
+    for v in names:
+        lvl, chg = iv[v].values[:, -1], iv[f"change_{v}"].values[:, -1]
+        tab.add_row(v, str(iv[v].attrs.get("units", "")).replace("dimensionless", ""), _g(lvl[1]),
+                    f"{_g(lvl[0])} to {_g(lvl[2])}", _g(chg[1], "+.4g"), f"{_g(chg[0], '+.4g')} to {_g(chg[2], '+.4g')}")
+    console.print(tab)
+    console.print("[dim]Parameter uncertainty only (calibration posterior; unconstrained brain and muscle "
+                  "parameters from their priors). Research model, not medical advice.[/]")
 
 
 @app.command()
@@ -286,7 +298,6 @@ def demo(
 ) -> None:
     """The article's regimen: 300 mg NMN by IV drip (100 mL at 5 mL/min); table and plot."""
     regimen = make_regimen("NMN", "iv", "300 mg", "100 mL at 5 mL/min", None, 1)
-    model = patient_model()
-    runs = arms(model, regimen, grid_for(regimen, until, None))
+    runs = run_patient(PatientRequest(regimen, grid_for(regimen, until, None)))
     write_outputs(runs, regimen, fmt="table", out=None, plot=plot, variables=[])
     console.print(f"plot written to {plot}")

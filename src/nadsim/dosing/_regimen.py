@@ -7,6 +7,7 @@ units ("300 mg", "20 min", "100 mL at 5 mL/min") is parsed only by :func:`parse_
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -19,6 +20,14 @@ __all__ = ["Dose", "Regimen", "parse_regimen"]
 MAX_DOSE_MG = 100_000.0  # 100 g: far above any studied dose; guards against unit slips
 MAX_DOSES = 10_000
 MAX_TIME_H = 24.0 * 365 * 5
+#: shortest infusion (1 s): a shorter one is a bolus in disguise, and an infusion of 1e-300 min
+#: asks the solver for a rate of 1e300 umol/h
+MIN_INFUSION_H = 1.0 / 3600.0
+#: two dose events (bolus times, infusion starts and ends) are either one event (closer than
+#: ``SAME_EVENT_H``, the schedule's ``EVENT_RESOLUTION_H``) or at least this far apart (1 s);
+#: in between the schedule would cut a segment no solver step can resolve
+MIN_EVENT_GAP_H = 1.0 / 3600.0
+SAME_EVENT_H = 1e-12
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,8 @@ class Dose:
         if not (0.0 <= self.time_h <= MAX_TIME_H):
             raise InputError("dose time", f"between 0 and {MAX_TIME_H:g} h", self.time_h)
         if self.route == "iv":
-            if not (0.0 < self.duration_h <= 48.0):
-                raise InputError("infusion", "a duration above 0 and at most 48 h for an IV infusion", f"{self.duration_h:g} h")
+            if not (MIN_INFUSION_H <= self.duration_h <= 48.0):
+                raise InputError("infusion", "a duration from 1 s to 48 h for an IV infusion", f"{self.duration_h:g} h")
         elif self.duration_h != 0.0:
             raise InputError("infusion", f"absent for route '{self.route}' (only 'iv' infuses)", f"{self.duration_h:g} h")
 
@@ -77,6 +86,7 @@ class Regimen:
                         f"{d.compound} infusion at {d.time_h:g} h starts before the previous one ends at {last_end[d.compound]:g} h",
                     )
                 last_end[d.compound] = d.end_h
+        _check_event_gaps(self.breakpoints)
 
     @classmethod
     def none(cls) -> Regimen:
@@ -123,6 +133,13 @@ class Regimen:
         return desc
 
 
+def _check_event_gaps(times: tuple[float, ...]) -> None:
+    for a, b in itertools.pairwise(times):
+        if SAME_EVENT_H < b - a < MIN_EVENT_GAP_H:
+            raise InputError("dose time", "dose events (doses, infusion starts and ends) at the same time or at least "
+                             "1 s apart", f"events at {a!r} h and {b!r} h")
+
+
 _VOL_RATE = re.compile(r"^\s*(?P<vol>.+?)\s+at\s+(?P<rate>.+)$", re.IGNORECASE)
 
 
@@ -160,6 +177,8 @@ def parse_regimen(*, compound: str, route: str, dose: str, infusion: str | None 
     every_h = parse_quantity(every, "every", "[time]", unit_hint="1 d") if every else None
     if every_h is not None and every_h <= 0:
         raise InputError("every", "a positive interval, e.g. '1 d'", every)
+    if every_h is not None and doses > 1 and every_h < MIN_EVENT_GAP_H:
+        raise InputError("every", "an interval of at least 1 s between doses", every)
     if not isinstance(doses, int) or doses < 1:
         raise InputError("doses", "a whole number of at least 1", doses)
     if doses > 1 and every_h is None:

@@ -63,7 +63,7 @@ class Claim:
 def load_claims(path: Path | str = CLAIMS_FILE, model: Model | None = None) -> tuple[Claim, ...]:
     """Read and check the claims table against ``model`` (default: the full model)."""
     if model is None:
-        from nadsim.model.library import build_full
+        from nadsim.library import build_full
 
         model = build_full()
     grades = {ln.name: ln.grade for ln in model.links}
@@ -107,8 +107,8 @@ def load_claims(path: Path | str = CLAIMS_FILE, model: Model | None = None) -> t
 # ------------------------------------------------------------------------------------- sampling
 def uncertain_parameters(model: Model) -> dict[str, tuple[float, float]]:
     """Mechanism parameters sampled in the audit: free, with a range, not a gate, profile or reference."""
-    from nadsim.model.library.mechanisms import PROFILE_PARAMETERS
-    from nadsim.model.library.mechanisms.model import PARAMETERS, load_parameters
+    from nadsim.library.mechanisms import PROFILE_PARAMETERS
+    from nadsim.library.mechanisms.model import PARAMETERS, load_parameters
 
     mech = load_parameters(PARAMETERS)
     out = {}
@@ -138,8 +138,8 @@ def _arms(args: tuple) -> dict[str, dict[str, np.ndarray]]:
     """Worker: the active and placebo arms for one parameter sample (top-level: picklable)."""
     profile, evidence, sample, regimen, times, outputs = args
     from nadsim.evidence._grades import apply_evidence_filter
-    from nadsim.model.library import apply_profile, build_full
-    from nadsim.model.library.full import with_trial_arm
+    from nadsim.library import apply_profile, build_full
+    from nadsim.library.full import with_trial_arm
     from nadsim.simulate import simulate
 
     model = apply_profile(build_full(), **profile)
@@ -245,7 +245,7 @@ def audit_claims(*, regimen: Regimen | None = None, until_h: float | None = None
     inside the human cytokine constraints (:func:`nadsim.analysis.value.run_draws`; 0: skip, for
     runs shorter than a week or with an evidence filter the draws are skipped too).
     """
-    from nadsim.model.library import apply_profile, build_full
+    from nadsim.library import apply_profile, build_full
     from nadsim.simulate import time_grid
 
     if not isinstance(n_samples, int) or not (0 <= n_samples <= 64):

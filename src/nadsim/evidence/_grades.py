@@ -21,39 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nadsim._errors import InputError
 from nadsim.dosing import Regimen
-from nadsim.model import GRADES, Model
+from nadsim.model import Model
+from nadsim.model._grading import GRADE_ORDER, apply_evidence_filter, check_grade, weakest
 
 __all__ = ["CONTEXT_LINKS", "GRADE_ORDER", "Attribution", "apply_evidence_filter", "attribute_by_grade", "check_grade",
            "weakest"]
-
-GRADE_ORDER: tuple[str, ...] = tuple(GRADES)
-
-
-def check_grade(grade: object, field: str = "--evidence") -> str:
-    """Normalise a grade letter; raise :class:`InputError` naming ``field`` otherwise."""
-    g = str(grade).strip().upper() if isinstance(grade, str) else grade
-    if g not in GRADE_ORDER:
-        raise InputError(field, f"one of {', '.join(GRADE_ORDER)} (A strongest: human RCT)", grade)
-    return str(g)
-
-
-def weakest(grades: Sequence[str]) -> str:
-    """The weakest of some grades (the grade of a chain is the grade of its weakest link)."""
-    return max(grades, key=GRADE_ORDER.index) if grades else "A"
-
-
-def _gates_off_weaker_than(model: Model, grade: str | None) -> Model:
-    cut = -1 if grade is None else GRADE_ORDER.index(grade)
-    updates = {ln.gate: (1.0 if GRADE_ORDER.index(ln.grade) <= cut else 0.0) for ln in model.links}
-    return model.with_parameters(updates) if updates else model
-
-
-def apply_evidence_filter(model: Model, grade: str) -> Model:
-    """The model with only links graded ``grade`` or better active (other gates set to 0)."""
-    return _gates_off_weaker_than(model, check_grade(grade))
-
 
 #: links whose effect any treatment arm has, with or without the compound (placebo response:
 #: expectancy and study visits; natural course: time in care). They are never credited to the

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nadsim._errors import CalibrationError, InputError
+from nadsim._optional import require
 from nadsim.dosing import Regimen
 from nadsim.io.sbml import (
     _formula_math,
@@ -53,6 +54,7 @@ from nadsim.io.sbml import (
     export_sbml,
     unit_id,
 )
+from nadsim.library import get_model
 from nadsim.model import Model
 
 __all__ = ["PetabTarget", "export_petab", "lint_petab"]
@@ -228,9 +230,7 @@ def export_petab(out: Path | str, model: Model | None = None, *, estimate: Seque
     """
     import pandas as pd
 
-    from nadsim.simulate._api import default_model
-
-    model = model or default_model()
+    model = model or get_model()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError("out", "a directory (or a path to create one)", str(out))
@@ -330,7 +330,7 @@ def export_petab(out: Path | str, model: Model | None = None, *, estimate: Seque
 
 def lint_petab(yaml_path: Path | str) -> bool:
     """Run PEtab's own linter on a problem; True when it reports no errors."""
-    import petab.v1 as petab
+    petab = require("petab.v1", field="petab")
 
     problem = petab.Problem.from_yaml(str(yaml_path))
     return not petab.lint_problem(problem)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from nadsim._errors import InputError, ModelDefinitionError, SolverError
+from nadsim._procs import ChildCrashed, run_isolated
 from nadsim.dosing import Regimen
 from nadsim.model import (
     AssignmentRule,
@@ -49,7 +50,7 @@ from nadsim.model import (
 )
 from nadsim.simulate import AbstractSolver, Status, Tolerances, compile_model, get_solver, solve
 
-__all__ = ["EVENT_SCAN", "EVENT_TIME_TOL", "ImportedModel", "SbmlEvent", "read_sbml", "simulate_sbml"]
+__all__ = ["EVENT_SCAN", "EVENT_TIME_TOL", "ImportedModel", "SbmlEvent", "check_sbml_xml", "read_sbml", "simulate_sbml"]
 
 #: trigger values are checked at the outputs and at this many points over what is left to simulate
 EVENT_SCAN = 400
@@ -245,8 +246,162 @@ def _unit_label(libsbml: Any, sm: Any, sp: Any) -> str:
     return libsbml.UnitDefinition.printUnits(ud, True)
 
 
+# ------------------------------------------------------------------------------- hostile files
+#: limits checked on the raw XML before libSBML parses anything (libSBML recurses natively over
+#: MathML: 20,000-deep nesting and a 200,000-term sum crashed it; the largest curated models
+#: in BioModels are a few MB, with kinetic laws of tens to hundreds of MathML nodes)
+MAX_SBML_BYTES = 64 * 2**20
+MAX_XML_DEPTH = 256
+MAX_XML_ELEMENTS = 4_000_000
+MAX_MATH_NODES = 20_000  # MathML elements in one <math>
+MAX_MATH_DEPTH = 128  # nesting inside one <math>
+#: MathML nodes of one formula after every function call in it is inlined (a chain of
+#: functions that each call the previous one twice doubles per link: a "function bomb")
+MAX_EXPANDED_NODES = 200_000
+#: seconds libSBML may take to read a file (in a child process) before it is stopped
+MAX_READ_S = 300.0
+
+_MATHML = "http://www.w3.org/1998/Math/MathML"
+_NAMED = ("id", "variable", "symbol")
+
+
+class _RawScan:
+    """One pass of expat over the file: depth, element counts, and each <math> block's node
+    count and the names it uses (``<ci>``), keyed by the SBML element that holds it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.depth = 0
+        self.elements = 0
+        self.owner: list[str] = []  # the nearest SBML element with an id, per open element
+        self.math_start = -1  # depth of the open <math>, -1 outside
+        self.math_nodes = 0
+        self.math_names: dict[str, int] = {}
+        self.ci_text: list[str] | None = None
+        self.fdef: str | None = None
+        self.maths: list[tuple[str, str | None, int, dict[str, int]]] = []  # (where, fdef id, nodes, names)
+
+    def fail(self, expected: str, got: object) -> None:
+        raise InputError(f"SBML file ({self.where()})", expected, got)
+
+    def where(self) -> str:
+        return self.owner[-1] if self.owner else "the file"
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        self.depth += 1
+        self.elements += 1
+        if self.depth > MAX_XML_DEPTH:
+            self.fail(f"XML nested at most {MAX_XML_DEPTH} deep", f"deeper than {MAX_XML_DEPTH}")
+        if self.elements > MAX_XML_ELEMENTS:
+            self.fail(f"at most {MAX_XML_ELEMENTS:,} XML elements", f"more than {MAX_XML_ELEMENTS:,}")
+        ns, _, local = name.rpartition(" ")
+        if ns == _MATHML:
+            if local == "math" and self.math_start < 0:
+                self.math_start, self.math_nodes, self.math_names = self.depth, 0, {}
+            self.math_nodes += 1
+            if self.math_nodes > MAX_MATH_NODES:
+                self.fail(f"formulas of at most {MAX_MATH_NODES:,} MathML elements", f"more than {MAX_MATH_NODES:,}")
+            if self.depth - self.math_start > MAX_MATH_DEPTH:
+                self.fail(f"formulas nested at most {MAX_MATH_DEPTH} deep", f"deeper than {MAX_MATH_DEPTH}")
+            if local == "ci":
+                self.ci_text = []
+        label = next((f"{local} {attrs[k]}" for k in _NAMED if k in attrs), None)
+        self.owner.append(label or (self.owner[-1] if self.owner else local))
+        if local == "functionDefinition" and ns != _MATHML:
+            self.fdef = attrs.get("id", "")
+
+    def end(self, name: str) -> None:
+        ns, _, local = name.rpartition(" ")
+        if ns == _MATHML and local == "ci" and self.ci_text is not None:
+            ci = "".join(self.ci_text).strip()
+            self.math_names[ci] = self.math_names.get(ci, 0) + 1
+            self.ci_text = None
+        if ns == _MATHML and local == "math" and self.depth == self.math_start:
+            self.maths.append((self.where(), self.fdef, self.math_nodes, self.math_names))
+            self.math_start = -1
+        if local == "functionDefinition" and ns != _MATHML:
+            self.fdef = None
+        self.owner.pop()
+        self.depth -= 1
+
+    def text(self, data: str) -> None:
+        if self.ci_text is not None:
+            self.ci_text.append(data)
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise InputError("SBML file", "XML without a DOCTYPE or entity declarations (SBML uses none)", "a DOCTYPE")
+
+
+def check_sbml_xml(path: Path) -> None:
+    """Refuse a file that could crash or stall libSBML, before libSBML reads it.
+
+    Checks the raw XML with expat (which never recurses): the file size, the nesting depth and
+    element count, the size and depth of every ``<math>``, no DTD (entity-expansion bombs), and
+    the function definitions: none may call itself (directly or through others) and no formula
+    may grow past :data:`MAX_EXPANDED_NODES` nodes once its calls are inlined. Raises
+    :class:`~nadsim.InputError` naming the limit and the element.
+    """
+    from xml.parsers import expat
+
+    size = path.stat().st_size
+    if size > MAX_SBML_BYTES:
+        raise InputError("SBML file", f"at most {MAX_SBML_BYTES // 2**20} MiB", f"{size / 2**20:.1f} MiB")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if head == b"\x1f\x8b":
+        raise InputError("SBML file", "uncompressed XML (unpack .gz files first)", "a gzip file")
+    scan = _RawScan(path)
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    parser.StartElementHandler = scan.start
+    parser.EndElementHandler = scan.end
+    parser.CharacterDataHandler = scan.text
+    try:
+        with open(path, "rb") as fh:
+            parser.ParseFile(fh)
+    except expat.ExpatError as exc:
+        raise InputError("SBML file", "well-formed XML", str(exc)) from None
+    _check_expansion(scan.maths)
+
+
+def _check_expansion(maths: list[tuple[str, str | None, int, dict[str, int]]]) -> None:
+    """Function definitions: no recursion, and bounded size once inlined."""
+    fdefs = {f: (nodes, names) for _, f, nodes, names in maths if f}
+    expanded: dict[str, int] = {}
+
+    def size_of(fid: str, chain: tuple[str, ...]) -> int:
+        if fid in chain:
+            raise InputError(f"function definition {fid}", "not recursive (SBML functions may not call themselves)",
+                             " -> ".join((*chain[chain.index(fid):], fid)))
+        if fid not in expanded:
+            nodes, names = fdefs[fid]
+            total = nodes
+            for callee, count in names.items():
+                if callee in fdefs:
+                    total += count * size_of(callee, (*chain, fid))
+                    if total > MAX_EXPANDED_NODES:
+                        break
+            expanded[fid] = total
+        return expanded[fid]
+
+    for where, fdef, nodes, names in maths:
+        total = nodes if fdef is None else size_of(fdef, ())
+        if fdef is None:
+            for callee, count in names.items():
+                if callee in fdefs:
+                    total += count * size_of(callee, ())
+        if total > MAX_EXPANDED_NODES:
+            raise InputError(where if fdef is None else f"function definition {fdef}",
+                             f"at most {MAX_EXPANDED_NODES:,} MathML nodes once its function calls are inlined",
+                             f"{total:,} or more")
+
+
 # ------------------------------------------------------------------------------- reader
-def read_sbml(path: Path | str, *, to_hours: bool = True, name: str | None = None) -> ImportedModel:
+def read_sbml(path: Path | str, *, to_hours: bool = True, name: str | None = None,
+              isolate: bool = True) -> ImportedModel:
     """Read an SBML file (Level 2 or 3) into a nadsim model.
 
     Parameters
@@ -254,16 +409,41 @@ def read_sbml(path: Path | str, *, to_hours: bool = True, name: str | None = Non
     path : SBML file.
     to_hours : convert the file's declared time unit to hours (rates scaled accordingly).
     name : model name (default: the SBML model id).
+    isolate : let libSBML read the file in a child process (:func:`nadsim._procs.run_isolated`),
+        so that a native crash or a runaway read becomes an :class:`~nadsim.InputError` here;
+        costs the start of one interpreter that imports nadsim (5 s measured on the shared 2-core
+        development machine, against 1 s for the read itself). The raw-XML limits of
+        :func:`check_sbml_xml` apply either way.
 
     Raises
     ------
-    InputError : the file cannot be read, has errors, or uses an unsupported construct.
+    InputError : the file cannot be read, has errors, breaks a limit, or uses an unsupported
+        construct.
     """
-    import libsbml
-
     path = Path(path)
     if not path.is_file():
         raise InputError("path", "an existing SBML file", str(path))
+    check_sbml_xml(path)
+    if not isolate:
+        return _read_checked(path, to_hours, name)
+    try:
+        model: ImportedModel = run_isolated(_read_checked, path, to_hours, name, timeout_s=MAX_READ_S)
+    except ChildCrashed as exc:
+        raise InputError("SBML file", "a file libSBML reads without crashing", exc.reason) from None
+    return model
+
+
+def _read_checked(path: Path, to_hours: bool, name: str | None) -> ImportedModel:
+    try:
+        return _read(path, to_hours, name)
+    except RecursionError:
+        raise InputError("SBML file", "formulas nested less deeply (once functions are inlined)",
+                         "deeper than Python's recursion limit") from None
+
+
+def _read(path: Path, to_hours: bool, name: str | None) -> ImportedModel:
+    import libsbml
+
     doc = libsbml.readSBMLFromFile(str(path))
     errs = [doc.getError(i) for i in range(doc.getNumErrors())
             if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
@@ -324,10 +504,15 @@ def read_sbml(path: Path | str, *, to_hours: bool = True, name: str | None = Non
     assign: list[tuple[str, str, set[str]]] = []
     ia_rewrite: dict[str, str] = {}  # compartment / species id -> parameter holding its initial value
 
-    def add_param(pid: str, value: float | None, expr: str | None = None, unit: str = "dimensionless", note: str = "") -> None:
+    def add_param(pid: str, value: float | None, expr: str | None = None, unit: str = "dimensionless", note: str = "",
+                  element: str = "") -> None:
         if value is None and expr is None:
             raise InputError(f"parameter {pid}", "a value or an initial assignment", "neither")
-        v = float(value) if value is not None and math.isfinite(value) else 0.0
+        if value is not None and not math.isfinite(value):
+            if expr is None:  # NaN and INF were silently read as 0
+                raise InputError(element or note or f"parameter {pid}", "a finite number", value)
+            value = None  # the initial assignment decides
+        v = float(value) if value is not None else 0.0
         params[pid] = Parameter(name=pid, value=v, unit=unit, bounds=(v, v), provenance=Provenance(
             kind="derived" if expr else prov.kind, grade=prov.grade, source=prov.source, note=note or prov.note), expr=expr,
             original=expr or f"{v:g}")
@@ -407,17 +592,17 @@ def read_sbml(path: Path | str, *, to_hours: bool = True, name: str | None = Non
         elif rule is not None and rule.isRate():
             init_par = claim(f"init_{pid}")
             if p.getId() in ias:
-                add_param(init_par, value, ia_text(p.getId()))
+                add_param(init_par, value, ia_text(p.getId()), element=f"parameter {p.getId()}")
             else:
-                add_param(init_par, value if value is not None else 0.0)
+                add_param(init_par, value if value is not None else 0.0, element=f"parameter {p.getId()}")
             rhs = maths.text(rule.getMath(), f"rate rule {p.getId()}")
             states.append(State(pid, "dimensionless", f"({rhs}) * {k_time!r}" if k_time != 1.0 else rhs, init_par, p.getName()))
         elif p.getId() in ias:
-            add_param(pid, value, ia_text(p.getId()))
+            add_param(pid, value, ia_text(p.getId()), element=f"parameter {p.getId()}")
         else:
             if value is None:
                 raise InputError(f"parameter {p.getId()}", "a value, an initial assignment or a rule", "none")
-            add_param(pid, value, None)
+            add_param(pid, value, None, element=f"parameter {p.getId()}")
 
     # ---- reactions (local parameters become global ones)
     species_ids = {sp.name for sp in species}

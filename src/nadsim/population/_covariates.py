@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtr, ndtri
 
 from nadsim._errors import InputError
 
@@ -106,17 +106,30 @@ class Covariate:
                 mask = female if sex == "female" else ~female
                 for k, v in over.items():
                     pars[k][mask] = float(v)
-        u = stats.norm.cdf(z)
+        # the normal CDF and its inverse from scipy.special (scipy.stats costs ~0.6 s to import)
+        u = ndtr(z)
         if self.dist == "bernoulli":
             return (u < pars["p"]).astype(float)
         if self.dist == "normal":
-            base = stats.norm(loc=pars["mean"], scale=np.maximum(pars["sd"], 1e-300))
+            loc, scale = pars["mean"], np.maximum(pars["sd"], 1e-300)
+
+            def cdf(x: float) -> np.ndarray:
+                return ndtr((x - loc) / scale)
+
+            def ppf(q: np.ndarray) -> np.ndarray:
+                return loc + scale * ndtri(q)
         else:
-            base = stats.lognorm(s=np.maximum(pars["sd_log"], 1e-300), scale=pars["median"])
+            mu, s_log = np.log(pars["median"]), np.maximum(pars["sd_log"], 1e-300)
+
+            def cdf(x: float) -> np.ndarray:
+                return ndtr((np.log(x) - mu) / s_log) if x > 0 else np.zeros(n)
+
+            def ppf(q: np.ndarray) -> np.ndarray:
+                return np.exp(mu + s_log * ndtri(q))
         lo, hi = self.bounds
-        a = base.cdf(lo) if np.isfinite(lo) else np.zeros(n)
-        b = base.cdf(hi) if np.isfinite(hi) else np.ones(n)
-        x = base.ppf(a + u * (b - a))
+        a = cdf(lo) if np.isfinite(lo) else np.zeros(n)
+        b = cdf(hi) if np.isfinite(hi) else np.ones(n)
+        x = ppf(a + u * (b - a))
         return np.clip(x, lo, hi)
 
     def with_params(self, **kw: float) -> Covariate:
@@ -131,8 +144,8 @@ def _crp_lognormal() -> tuple[float, float]:
     "prevalence CRP >3 mg/L in depression"). Solving both quantiles of a log-normal gives
     the median and the SD of log CRP.
     """
-    z3 = stats.norm.ppf(1 - 0.27)
-    z1 = stats.norm.ppf(1 - 0.58)
+    z3 = float(ndtri(1 - 0.27))
+    z1 = float(ndtri(1 - 0.58))
     sd_log = (np.log(3.0) - np.log(1.0)) / (z3 - z1)
     mu = np.log(1.0) - z1 * sd_log
     return float(np.exp(mu)), float(sd_log)

@@ -11,11 +11,14 @@ import pandas as pd
 import xarray as xr
 
 from nadsim._errors import InputError
+from nadsim._version import __version__
 from nadsim.dosing import Regimen
+from nadsim.library import PROFILE_RANGES, get_model
 from nadsim.model import Model
 from nadsim.population._batch import run_batch
 from nadsim.population._covariates import CovariateModel, subject_normals
 from nadsim.population._variability import Uncertainty, Variability
+from nadsim.simulate import DISCLAIMER
 
 __all__ = ["VirtualPopulation", "covariate_parameters", "sample_population", "simulate_population"]
 
@@ -29,10 +32,6 @@ PROFILE_ARGS: dict[str, str] = {"crp_mg_L": "CRP", "hamd": "HAMD", "age": "age",
 
 def _profile_map(model: Model) -> dict[str, tuple[str, float, float]]:
     """covariate -> (parameter, low, high) for the patient-profile parameters the model has."""
-    try:
-        from nadsim.model.library.full import PROFILE_RANGES
-    except ImportError:
-        return {}
     out = {}
     for option, cov in PROFILE_ARGS.items():
         if option in PROFILE_RANGES:
@@ -46,7 +45,7 @@ def covariate_parameters(model: Model, covariates: pd.DataFrame, base: np.ndarra
     """Free-parameter rows ``(n, P)`` (``model.parameter_names`` order) set from covariates.
 
     BW and baseline whole-blood NAD+ set ``BW`` and ``NAD0_whole_blood``. CRP, HAM-D, age and
-    sleep (PSQI) set the patient-profile parameters that ``nadsim.model.library.full.apply_profile``
+    sleep (PSQI) set the patient-profile parameters that ``nadsim.library.full.apply_profile``
     sets (``CRP0``, ``HAMD0``, ``age``, ``PSQI0``), clipped to its ranges, when the model has them;
     otherwise they stay covariates only (used for subgroups).
     """
@@ -110,9 +109,7 @@ def sample_population(n: int | None = None, *, model: Model | None = None, seed:
     covariates, variability, uncertainty : the distributions (defaults: :data:`COVARIATES`,
         :data:`DEFAULT_IIV`, no uncertainty).
     """
-    from nadsim.simulate._api import default_model
-
-    model = model or default_model()
+    model = model or get_model()
     if subjects is None:
         if n is None or int(n) < 1 or int(n) > 10_000_000:
             raise InputError("population", "a number of subjects in [1, 10000000]", n)
@@ -160,10 +157,7 @@ def simulate_population(model: Model | None, regimen: Regimen | None, times: Seq
     Subjects whose integration failed have ``status != 0`` and NaN outputs (the run goes on).
     ``progress(done, total)`` is called as subjects finish.
     """
-    from nadsim import __version__
-    from nadsim.simulate._api import DISCLAIMER, default_model
-
-    model = model or default_model()
+    model = model or get_model()
     regimen = regimen or Regimen.none()
     if population.parameter_names != model.parameter_names:
         raise InputError("population", f"drawn for model '{model.name}'", "a population of another model")

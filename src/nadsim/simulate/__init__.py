@@ -3,10 +3,16 @@
 ``simulate`` runs one subject, ``simulate_batch`` many (chunks, Dask, memory maps); both go
 through :func:`nadsim.simulate._engine.solve`, which composes parameters, the dose schedule,
 the (cached) baseline and a solver from :mod:`nadsim.simulate.solvers`.
+
+The package is callable: ``nadsim.simulate(model, regimen)`` is :func:`simulate`. Python sets
+``nadsim.simulate`` to this package as soon as anything imports it (the model library does),
+which would hide the function of the same name that ``nadsim`` exports.
 """
 
+import sys
+import types
+
 from nadsim.simulate._api import DISCLAIMER as DISCLAIMER
-from nadsim.simulate._api import default_model as default_model
 from nadsim.simulate._api import simulate as simulate
 from nadsim.simulate._api import time_grid as time_grid
 from nadsim.simulate._compile import CompiledModel as CompiledModel
@@ -43,7 +49,6 @@ __all__ = [
     "Tolerances",
     "baselines",
     "compile_model",
-    "default_model",
     "dose_events",
     "free_parameter_mask",
     "get_solver",
@@ -54,3 +59,11 @@ __all__ = [
     "solve",
     "time_grid",
 ]
+
+
+class _CallablePackage(types.ModuleType):
+    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return simulate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -22,14 +22,13 @@ from nadsim._errors import InputError, SolverError
 from nadsim._version import __version__
 from nadsim.dosing import Regimen
 from nadsim.model import Model
-from nadsim.model.library import build_full
 from nadsim.simulate._compile import CompiledModel, compile_model
 from nadsim.simulate._engine import EngineResult, solve
 from nadsim.simulate._status import Status
 from nadsim.simulate._tolerances import Tolerances, resolve_tolerances
 from nadsim.simulate.solvers import AbstractSolver
 
-__all__ = ["DISCLAIMER", "dataset", "default_model", "metadata", "simulate", "time_grid"]
+__all__ = ["DISCLAIMER", "dataset", "metadata", "simulate", "time_grid"]
 
 DISCLAIMER = (
     "nadsim is a research model, not medical advice: its predictions rest on graded, "
@@ -37,11 +36,6 @@ DISCLAIMER = (
 )
 
 Progress = Callable[[int, int], None]
-
-
-def default_model() -> Model:
-    """The default model: the NAD+ metabolome with the mechanism modules and HAM-D endpoint."""
-    return build_full()
 
 
 def time_grid(until_h: float, *, step_h: float | None = None, regimen: Regimen | None = None) -> np.ndarray:
@@ -99,7 +93,7 @@ def dataset(cm: CompiledModel, times: np.ndarray, rules: np.ndarray, states: np.
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
-def simulate(model: Model | None = None, regimen: Regimen | None = None,
+def simulate(model: Model, regimen: Regimen | None = None,
              times: Sequence[float] | np.ndarray | None = None, *,
              parameters: Mapping[str, float] | None = None, tolerances: Tolerances | str | None = None,
              rtol: float | None = None, atol: float | None = None,
@@ -108,7 +102,7 @@ def simulate(model: Model | None = None, regimen: Regimen | None = None,
 
     Parameters
     ----------
-    model : the model (default: :func:`default_model`).
+    model : the model (:func:`nadsim.library.get_model` builds the library's).
     regimen : doses; ``None`` simulates the baseline.
     times : output times in h from the first dose (default 0-24 h on a quarter-hour grid).
     parameters : free-parameter overrides in canonical units (uM, L, h, umol).
@@ -125,7 +119,6 @@ def simulate(model: Model | None = None, regimen: Regimen | None = None,
     ------
     InputError for bad input; SolverError when the subject's baseline or integration fails.
     """
-    model = model or default_model()
     regimen = regimen or Regimen.none()
     if parameters:
         model = model.with_parameters(parameters)

@@ -25,7 +25,7 @@ from nadsim._errors import InputError
 from nadsim.dosing import Regimen
 from nadsim.model import Model
 from nadsim.scale import run_chunks
-from nadsim.simulate._api import dataset, default_model, metadata
+from nadsim.simulate._api import dataset, metadata
 from nadsim.simulate._compile import compile_model
 from nadsim.simulate._engine import BASELINES, BaselineCache, check_times, solve
 from nadsim.simulate._tolerances import Tolerances, resolve_tolerances
@@ -95,7 +95,7 @@ def default_chunk_size(solver: AbstractSolver, n: int) -> int:
     return min(n, 256)
 
 
-def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence[float] | np.ndarray,
+def simulate_batch(model: Model, regimen: Regimen | None, times: Sequence[float] | np.ndarray,
                    params: np.ndarray, *, solver: str | AbstractSolver | None = None,
                    tolerances: Tolerances | str | None = None, rtol: float | None = None,
                    atol: float | None = None, keep_states: bool = False, cluster: Any = None,
@@ -106,7 +106,7 @@ def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence
 
     Parameters
     ----------
-    model : the model (``None``: :func:`default_model`).
+    model : the model (:func:`nadsim.library.get_model` builds the library's).
     regimen : doses (``None``: no dosing).
     times : output grid in h, strictly increasing, from at or before the first dose.
     params : (n_subjects, n_parameters) free parameter values in canonical units, columns in
@@ -130,7 +130,6 @@ def simulate_batch(model: Model | None, regimen: Regimen | None, times: Sequence
     xarray.Dataset over ``(subject, time)`` with ``status`` over ``subject``; failed subjects
     have ``status != 0`` and NaN rows.
     """
-    model = model or default_model()
     regimen = regimen or Regimen.none()
     cm = compile_model(model)
     t = check_times(times, regimen)

@@ -56,14 +56,14 @@ def build_model(name: str) -> Model:
     """``default`` = the full model (mechanisms + HAM-D) when installed, else the NAD+ metabolome."""
     if name in ("default", "full"):
         try:
-            from nadsim.model.library.full import build_full
+            from nadsim.library.full import build_full
         except ImportError:
             if name == "full":
                 raise InputError("model", "an installed model library ('full' is not available)", name) from None
         else:
             return build_full()
     if name in ("default", "nad_core"):
-        from nadsim.model.library import build_nad_core
+        from nadsim.library import build_nad_core
 
         return build_nad_core()
     raise InputError("model", "one of 'default', 'full', 'nad_core'", name)
@@ -76,7 +76,7 @@ def trial_model(name: str) -> Model:
     model = build_model(name)
     if "trial_on" in model.parameters:
         try:
-            from nadsim.model.library.full import with_trial_arm
+            from nadsim.library.full import with_trial_arm
         except ImportError:  # pragma: no cover - the parameter without the library
             return model.with_parameters(trial_on=1.0, t_trial_start=0.0)
         return with_trial_arm(model, start_h=0.0)
@@ -187,7 +187,7 @@ def run_trial(trial_file: Path | str, out_dir: Path | str, *, seed: int | None =
               progress: ProgressFn | None = None, on_start: Callable[[str], None] | None = None,
               registry: Registry | None = None) -> str:
     """Start a new run; returns its id after the run is complete."""
-    from nadsim import __version__
+    from nadsim._version import __version__
     from nadsim.trial._spec import load_trial
 
     _, text, sha = load_trial(trial_file)

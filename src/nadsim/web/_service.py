@@ -21,6 +21,7 @@ import numpy as np
 from nadsim._errors import InputError
 from nadsim.analysis import summarize
 from nadsim.evidence._grades import CONTEXT_LINKS
+from nadsim.library import get_model
 from nadsim.report._data import long_frame
 from nadsim.report._html import png_data_uri, render, translator
 from nadsim.report.plots import plot_nad_pools
@@ -60,18 +61,13 @@ def _optional(module: str) -> Any | None:
 
 # --------------------------------------------------------------------------- model
 def _full() -> Any | None:
-    return _optional("nadsim.model.library.full")
+    return _optional("nadsim.library.full")
 
 
 @lru_cache(maxsize=1)
 def base_model() -> Any:
     """The largest model the installed library offers: nad_core + mechanisms + HAM-D if present."""
-    full = _full()
-    if full is not None and hasattr(full, "build_full"):
-        return full.build_full()
-    from nadsim.simulate._api import default_model
-
-    return default_model()
+    return get_model()
 
 
 def _profile_function() -> Callable[..., Any] | None:

@@ -42,8 +42,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from nadsim import __version__
 from nadsim._errors import NadsimError
+from nadsim._version import __version__
 from nadsim.web import _service as svc
 from nadsim.web.jobs import JobManager, JobsFull
 from nadsim.web.schemas import (

@@ -109,7 +109,7 @@ class RegimenIn(_Strict):
 
 class PatientProfile(_Strict):
     """Covariates of one patient, in the ranges the mechanism model accepts
-    (:data:`nadsim.model.library.full.PROFILE_RANGES`; body weight: the ``BW`` parameter's bounds)."""
+    (:data:`nadsim.library.full.PROFILE_RANGES`; body weight: the ``BW`` parameter's bounds)."""
 
     age_y: float = Field(45.0, ge=18, le=100, description="Age (years).")
     weight_kg: float = Field(70.0, ge=40, le=150, description="Body weight (kg).")

@@ -16,15 +16,17 @@ instance) into a solver and checks that it can run here.
 
 from __future__ import annotations
 
-import importlib
-import warnings
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
-from nadsim._errors import InputError
 from nadsim.simulate.solvers._base import AbstractSolver as AbstractSolver
 from nadsim.simulate.solvers._base import Solution as Solution
+from nadsim.simulate.solvers._registry import DEFAULT_SOLVER as DEFAULT_SOLVER
+from nadsim.simulate.solvers._registry import SOLVERS as SOLVERS
+from nadsim.simulate.solvers._registry import get_solver as get_solver
+from nadsim.simulate.solvers._registry import make_solver as make_solver
+from nadsim.simulate.solvers._registry import solver_class as solver_class
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from nadsim.simulate.solvers._jax import JaxSolver as JaxSolver
     from nadsim.simulate.solvers._native import NativeSolver as NativeSolver
     from nadsim.simulate.solvers._scipy import ScipySolver as ScipySolver
@@ -32,49 +34,11 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SOLVER", "SOLVERS", "AbstractSolver", "JaxSolver", "NativeSolver", "ScipySolver", "Solution",
            "get_solver", "make_solver", "solver_class"]
 
-#: every solver, by name -> (module, class): the conformance suite runs over this
-SOLVERS: dict[str, tuple[str, str]] = {
-    "native": ("nadsim.simulate.solvers._native", "NativeSolver"),
-    "scipy": ("nadsim.simulate.solvers._scipy", "ScipySolver"),
-    "jax": ("nadsim.simulate.solvers._jax", "JaxSolver"),
-}
-#: the fastest correct solver on a CPU
-DEFAULT_SOLVER = "native"
-_CLASSES = {cls: name for name, (_mod, cls) in SOLVERS.items()}
+#: the solver classes, exported lazily (PEP 562): a class's module is imported on first use
+_LAZY: dict[str, str] = {cls: name for name, (_module, cls) in SOLVERS.items()}
 
 
-def solver_class(name: str) -> type[AbstractSolver]:
-    """The class registered as ``name`` (its module is imported now)."""
-    if name not in SOLVERS:
-        raise InputError("solver", f"one of {', '.join(SOLVERS)}", name)
-    module, cls = SOLVERS[name]
-    return getattr(importlib.import_module(module), cls)
-
-
-def make_solver(name: str, **options: Any) -> AbstractSolver:
-    """An instance of the solver ``name`` with its options (``threads=`` native, ``device=`` jax,
-    ``method=`` scipy)."""
-    cls: Any = solver_class(name)
-    return cls(**options)
-
-
-def __getattr__(attr: str) -> Any:  # the solver classes, loaded on first use (PEP 562)
-    if attr in _CLASSES:
-        return solver_class(_CLASSES[attr])
+def __getattr__(attr: str) -> _typing.Any:
+    if attr in _LAZY:
+        return solver_class(_LAZY[attr])
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
-
-
-def get_solver(solver: str | AbstractSolver | None = None) -> AbstractSolver:
-    """A ready solver: ``None`` is the default (native, or SciPy with a one-line warning where
-    the native solver cannot run); a name must be one of :data:`SOLVERS`."""
-    if isinstance(solver, AbstractSolver):
-        return solver
-    name = DEFAULT_SOLVER if solver is None else solver
-    cls = solver_class(name)
-    reason = cls.unavailable_reason()
-    if reason is None:
-        return cls()
-    if solver is None:
-        warnings.warn(f"nadsim: native solver unavailable ({reason}); using the SciPy reference", stacklevel=2)
-        return solver_class("scipy")()
-    raise InputError("solver", f"a solver that can run here ({name}: {reason})", name)

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nadsim._errors import InputError
+from nadsim._optional import missing, require
 from nadsim.simulate._baseline import periods
 from nadsim.simulate._compile import CompiledModel
 from nadsim.simulate._schedule import Schedule, volume_index
@@ -41,19 +42,11 @@ _RUN_LOCK = threading.Lock()
 
 
 def _unavailable() -> str | None:
-    try:
-        import jax  # noqa: F401
-    except ImportError:
-        return "JAX is not installed (pip install 'nadsim[jax]')"
-    return None
+    return missing("jax")
 
 
 def _require() -> Any:
-    reason = _unavailable()
-    if reason is not None:
-        raise InputError("solver", "an installed JAX for solver='jax'", "jax", hint=reason)
-    import jax
-
+    jax = require("jax", field="solver")
     jax.config.update("jax_enable_x64", True)
     return jax
 

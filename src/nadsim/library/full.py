@@ -9,7 +9,7 @@ that is zero at baseline).
 The mechanism signals are normalised to reference NAD+/nicotinamide levels (``NADref_b`` ...). They
 are set here to the undosed nad_core steady state, so that at baseline every signal sits exactly at
 its reference and the patient profile (CRP, HAM-D) is reproduced. That one baseline solve is why
-this module imports the solver lazily.
+the library sits above the engine.
 
 ``apply_profile(model, crp_mg_L=, hamd=, age=, sleep=)`` sets a patient's baseline.
 """
@@ -20,9 +20,10 @@ import math
 from functools import lru_cache
 
 from nadsim._errors import InputError
+from nadsim.library.mechanisms import model as mech
+from nadsim.library.nad_core import model as core
 from nadsim.model import Model
-from nadsim.model.library.mechanisms import model as mech
-from nadsim.model.library.nad_core import model as core
+from nadsim.simulate import PRESETS, baselines, compile_model, get_solver
 
 __all__ = ["PROFILE_RANGES", "apply_profile", "build_full", "with_trial_arm"]
 
@@ -40,8 +41,6 @@ _REFERENCES = {"NADref_b": "NAD_b", "NAMref_b": "NAM_b", "NADref_wbc": "NAD_wbc"
 def _nad_core_baseline(core_model: Model) -> dict[str, float]:
     # the reference solver's steady state: pseudo-transient continuation in NumPy (~50 ms), so
     # that building the model compiles nothing
-    from nadsim.simulate import PRESETS, baselines, compile_model, get_solver
-
     cm = compile_model(core_model)
     Y, ok = baselines(cm, cm.base_parameters()[None, :], get_solver("scipy"), PRESETS["default"], cache=None)
     if not ok[0]:  # pragma: no cover - the shipped tables have a steady state (tested)

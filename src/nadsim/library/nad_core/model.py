@@ -4,8 +4,15 @@ Structure only: every number lives in ``parameters.toml`` beside this file. The 
 behind each process, with their sources, are explained in ``docs/model.md``.
 
 Compartments: plasma, erythrocytes (``rbc``), leukocytes (``wbc``, the PBMC fraction),
-liver, skeletal muscle, brain, a lumped ``other`` tissue, gut lumen (oral doses), and the
-excreta (urine, faeces). Concentrations are uM, amounts umol, time h, fluxes umol/h.
+liver, skeletal muscle, brain, a lumped ``other`` tissue, the small-intestinal lumen (oral
+doses), the colon (where what escapes absorption meets the microbiota), and the excreta (urine,
+faeces).
+
+Two slow processes set the blood-pool timing (issue #13): erythrocyte NAD+ turns over in days
+(Berven: blood NAD+ plateaus after ~2 weeks and washes out with t1/2 ~6 d, while its metabolites
+move faster), and precursor that escapes small-intestinal absorption reaches the colon after
+the orocaecal transit time (1-2.5 h), where microbial nicotinamidase makes nicotinic acid that is
+absorbed and enters NAD+ through the Preiss-Handler pathway (NAAD), later than the direct route. Concentrations are uM, amounts umol, time h, fluxes umol/h.
 
 Every species carries one pyridine (nicotinamide/nicotinate) ring, so the moiety is
 conserved by every reaction except the boundary fluxes: dietary intake and doses.
@@ -30,7 +37,8 @@ TISSUES = {
 BLOOD_CELLS = {"rbc": "erythrocytes", "wbc": "leukocytes (PBMC)"}
 PLASMA_SPECIES = ("NMN", "NR", "NAM", "NA", "NAD", "MeNAM", "PY")
 EXCRETED = ("NAM", "MeNAM", "PY", "NAD", "NMN", "NR", "NA")
-GUT_SPECIES = ("NAD", "NMN", "NR", "NAM", "NA")
+GUT_SPECIES = ("NAD", "NMN", "NR", "NAM")
+COLON_SPECIES = ("NR", "NAM", "NA")
 #: compounds that can be dosed, and the species a dose enters
 COMPOUNDS = ("NMN", "NR", "NAD", "NAM")
 
@@ -47,7 +55,8 @@ def _species() -> list[Species]:
                 for x in ("NR", "NMN", "NAM", "NAD")]
     out += [Species("NA_l", "liver", description="liver nicotinic acid"),
             Species("NAAD_l", "liver", description="liver NAAD")]
-    out += [Species(f"{x}_g", "gut", description=f"gut-lumen {x} (oral doses)") for x in GUT_SPECIES]
+    out += [Species(f"{x}_g", "gut", description=f"small-intestinal lumen {x} (oral doses)") for x in GUT_SPECIES]
+    out += [Species(f"{x}_c", "colon", description=f"colonic lumen {x} (unabsorbed oral dose)") for x in COLON_SPECIES]
     out += [Species(f"{x}_u", "urine", accumulates=True, description=f"cumulative urinary {x}") for x in EXCRETED]
     out += [Species("lost_f", "faeces", accumulates=True, description="cumulative unabsorbed oral dose")]
     return out
@@ -150,11 +159,19 @@ def _reactions() -> list[Reaction]:
             "intact NMN absorption (Slc12a8; debated, off by default)", grade="C"),
         rxn("gut_NR_absorption", {"NR_g": -1, "NR_l": 1}, "V_gut * ka_NR * NR_g", "NR absorption to the portal vein", grade="C"),
         rxn("gut_NR_hydrolysis", {"NR_g": -1, "NAM_g": 1}, "V_gut * k_gut_NR * NR_g", "NR -> NAM in gut lumen and wall", grade="C"),
-        rxn("gut_deamidation", {"NAM_g": -1, "NA_g": 1}, "V_gut * k_deamid * NAM_g",
-            "microbial nicotinamidase (PncA) NAM -> NA", grade="C"),
         rxn("gut_NAM_absorption", {"NAM_g": -1, "NAM_l": 1}, "V_gut * ka_NAM * NAM_g", "NAM absorption", grade="B"),
-        rxn("gut_NA_absorption", {"NA_g": -1, "NA_l": 1}, "V_gut * ka_NA * NA_g", "NA absorption", grade="B"),
-        rxn("faecal_loss", {"NA_g": -1, "lost_f": 1}, "V_gut * k_faecal * NA_g", "unabsorbed remainder", grade="E"),
+        # what escapes absorption leaves the small intestine after the orocaecal transit time
+        rxn("transit_NR", {"NR_g": -1, "NR_c": 1}, "V_gut * k_transit * NR_g", "orocaecal transit of NR", grade="B"),
+        rxn("transit_NAM", {"NAM_g": -1, "NAM_c": 1}, "V_gut * k_transit * NAM_g", "orocaecal transit of NAM", grade="B"),
+        rxn("colon_NR_hydrolysis", {"NR_c": -1, "NAM_c": 1}, "V_colon * k_gut_NR * NR_c",
+            "microbial NR -> NAM in the colon", grade="C"),
+        rxn("colon_deamidation", {"NAM_c": -1, "NA_c": 1}, "V_colon * k_deamid * NAM_c",
+            "microbial nicotinamidase (PncA) NAM -> NA in the colon", grade="C"),
+        rxn("colon_NAM_absorption", {"NAM_c": -1, "NAM_l": 1}, "V_colon * ka_colon * NAM_c",
+            "colonic NAM absorption", grade="C"),
+        rxn("colon_NA_absorption", {"NA_c": -1, "NA_l": 1}, "V_colon * ka_colon * NA_c",
+            "colonic NA absorption to the portal vein", grade="C"),
+        rxn("faecal_loss", {"NA_c": -1, "lost_f": 1}, "V_colon * k_faecal * NA_c", "unabsorbed remainder", grade="E"),
     ]
     return r
 
@@ -190,7 +207,8 @@ COMPARTMENTS = (
     Compartment("muscle", "V_muscle", "skeletal muscle"),
     Compartment("brain", "V_brain", "brain"),
     Compartment("other", "V_other", "other tissues, lumped"),
-    Compartment("gut", "V_gut", "gut lumen (nominal volume: contents are amounts)"),
+    Compartment("gut", "V_gut", "small-intestinal lumen (nominal volume: contents are amounts)"),
+    Compartment("colon", "V_colon", "colonic lumen (nominal volume: contents are amounts)"),
     Compartment("urine", "V_urine", "collected urine (nominal volume: contents are amounts)"),
     Compartment("faeces", "V_faeces", "faeces (nominal volume)"),
 )

@@ -1,0 +1,80 @@
+"""The patient verb: one patient's runs under a regimen, each compared with the same patient
+simulated without it.
+
+A dose response is only meaningful against the same subject undosed on the same grid (its
+baseline orbit), and a mood change only against a placebo arm with the same visits: that is
+the part of the change any drip brings (expectancy, natural course), not the compound. The CLI
+(``nadsim simulate``, ``nadsim demo``) and the web page both ask for these runs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from nadsim._errors import InputError
+from nadsim.dosing import Regimen
+from nadsim.library import get_model, with_trial_arm
+from nadsim.model import Model
+from nadsim.simulate import Tolerances, simulate
+
+__all__ = ["PatientRequest", "PatientRuns", "simulate_patient"]
+
+
+@dataclass(frozen=True)
+class PatientRequest:
+    """What to simulate for one patient (every field already parsed into canonical units)."""
+
+    regimen: Regimen
+    times: np.ndarray
+    model: str = "full"
+    profile: Mapping[str, float | None] = field(default_factory=dict)
+    evidence: str | None = None
+    #: the placebo arm itself: the same drips and visits, no compound
+    placebo: bool = False
+    #: also the undosed run and (for a model with a trial arm) the placebo arm
+    compare: bool = True
+    tolerances: Tolerances | str | None = None
+
+
+@dataclass(frozen=True)
+class PatientRuns:
+    """``dosed`` (or the placebo arm when asked for), ``undosed`` (same patient, no regimen) and
+    ``placebo`` (same visits, expectancy from the first dose, no compound), each an
+    :class:`xarray.Dataset` over time; ``None`` where not simulated."""
+
+    model: Model
+    dosed: xr.Dataset
+    undosed: xr.Dataset | None
+    placebo: xr.Dataset | None
+
+
+def simulate_patient(request: PatientRequest, *, progress: Callable[[int, int], None] | None = None) -> PatientRuns:
+    """Simulate ``request``; ``progress(done, total)`` after each run."""
+    model = get_model(request.model, profile=request.profile, evidence=request.evidence)
+    regimen, t, tol = request.regimen, request.times, request.tolerances
+    has_arm = "trial_on" in model.parameters
+    if request.placebo and not (has_arm and regimen.doses):
+        raise InputError("--placebo", "a dosed regimen and a model with the HAM-D endpoint", model.name)
+    todo: dict[str, tuple[Model, Regimen | None]] = {}
+    if request.placebo:
+        todo["dosed"] = (with_trial_arm(model, start_h=regimen.doses[0].time_h), None)
+    else:
+        todo["dosed"] = (model, regimen)
+    if request.compare or request.placebo:
+        todo["undosed"] = (model, None)
+    if request.compare and not request.placebo and has_arm and regimen.doses:
+        todo["placebo"] = (with_trial_arm(model, start_h=regimen.doses[0].time_h), None)
+    runs: dict[str, xr.Dataset] = {}
+    for name, (m, reg) in todo.items():
+        runs[name] = simulate(m, reg, t, tolerances=tol)
+        if progress is not None:
+            progress(len(runs), len(todo))
+    if request.placebo:
+        runs["dosed"].attrs["regimen"] = f"placebo drips ({regimen.describe()} without the compound)"
+    if request.evidence:
+        runs["dosed"].attrs["evidence_filter"] = f"links graded {request.evidence} or better"
+    return PatientRuns(model=model, dosed=runs["dosed"], undosed=runs.get("undosed"), placebo=runs.get("placebo"))

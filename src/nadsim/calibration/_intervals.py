@@ -1,0 +1,106 @@
+"""90 % prediction intervals: parameter draws propagated through the engine.
+
+:func:`prediction_intervals` simulates one regimen for ``n`` parameter draws
+(:func:`nadsim.calibration.parameter_draws`, the calibration's posterior by default) with
+:func:`nadsim.simulate.simulate_batch`, and returns the quantiles of every output and of its
+change from each draw's own baseline. :func:`target_intervals` does the same for each
+qualification row's summary statistic, adding the between-study effect on reported rises (a new
+study's mean differs from the model's by its own assay and sample, prior SD
+:data:`nadsim.calibration._calibrator.STUDY_EFFECT_SD` on the log scale), so that the interval
+is for what a new trial would report, which is what the validation rows are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from nadsim._errors import InputError
+from nadsim.calibration._calibrator import STUDY_EFFECT_SD, _study_of
+from nadsim.calibration._targets import Experiment, Target, evaluate, no_change_value, rise_kind
+from nadsim.calibration._uncertainty import default_source, parameter_draws
+from nadsim.dosing import Regimen
+from nadsim.model import Model
+from nadsim.simulate import compile_model, simulate_batch
+
+__all__ = ["draws_matrix", "prediction_intervals", "target_intervals"]
+
+
+def draws_matrix(model: Model, draws: Sequence[Mapping[str, float]]) -> np.ndarray:
+    """(n_draws, n_parameters) in ``compile_model(model).parameter_names`` order."""
+    cm = compile_model(model)
+    P = np.tile(cm.base_parameters(), (len(draws), 1))
+    for i, d in enumerate(draws):
+        for name, v in d.items():
+            P[i, cm.pidx(name)] = v
+    return P
+
+
+def _check_level(level: float) -> None:
+    if not 0.5 <= level < 1.0:
+        raise InputError("level", "a coverage in [0.5, 1)", level)
+
+
+def prediction_intervals(model: Model, regimen: Regimen, times: Sequence[float] | np.ndarray, *, n: int = 100,
+                         level: float = 0.9, source: str | None = None, seed: int = 0,
+                         outputs: Sequence[str] | None = None, solver: str | None = None) -> xr.Dataset:
+    """Quantiles (lower, median, upper) over ``n`` parameter draws of every output over time.
+
+    Each output ``x`` gives ``x`` (the level) and ``change_x`` (minus that draw's value at the
+    first time, the undosed baseline when dosing starts there), over dims ``(quantile, time)``.
+    ``attrs``: draws, failed draws, source, level.
+    """
+    _check_level(level)
+    source = default_source() if source is None else source
+    draws = parameter_draws(model, n, seed=seed, source=source)
+    ds = simulate_batch(model, regimen, times, draws_matrix(model, draws), solver=solver)
+    ok = ds["status"].values == 0
+    if not ok.any():
+        raise InputError("model", "at least one parameter draw that simulates", "every draw failed")
+    q = [(1 - level) / 2, 0.5, (1 + level) / 2]
+    names = list(outputs) if outputs is not None else [v for v in ds.data_vars if ds[v].attrs.get("kind") == "output"]
+    data = {}
+    for v in names:
+        if v not in ds:
+            raise InputError("outputs", f"model outputs ({', '.join(str(x) for x in ds.data_vars)})", v)
+        y = ds[v].values[ok]
+        for key, arr in ((v, y), (f"change_{v}", y - y[:, :1])):
+            data[key] = xr.Variable(("quantile", "time"), np.quantile(arr, q, axis=0), attrs=dict(ds[v].attrs))
+    return xr.Dataset(data, coords={"quantile": ("quantile", ["lower", "median", "upper"]), "time": ds["time"]},
+                      attrs={"draws": int(ok.sum()), "failed_draws": int((~ok).sum()), "source": source,
+                             "level": level, "note": "parameter uncertainty only (research model, not medical advice)"})
+
+
+def target_intervals(model: Model, experiments: Mapping[str, Experiment], targets: Sequence[Target], *,
+                     n: int = 100, level: float = 0.9, source: str | None = None, seed: int = 0,
+                     study_effect_sd: float = STUDY_EFFECT_SD) -> dict[str, tuple[float, float]]:
+    """(lower, upper) of each target's statistic over ``n`` draws, with a new study's effect on
+    its reported rise (log-normal, SD ``study_effect_sd``) for rows that have one."""
+    _check_level(level)
+    source = default_source() if source is None else source
+    draws = parameter_draws(model, n, seed=seed, source=source)
+    P = draws_matrix(model, draws)
+    rng = np.random.default_rng(seed + 1)
+    effect = np.exp(rng.normal(0.0, study_effect_sd, size=n))
+    out: dict[str, tuple[float, float]] = {}
+    for eid in sorted({t.experiment for t in targets}):
+        exp = experiments[eid]
+        ds = simulate_batch(model, exp.regimen, exp.times(), P)
+        t = ds["time"].values
+        ok = ds["status"].values == 0
+        for tg in (x for x in targets if x.experiment == eid):
+            Y = ds[tg.output].values
+            vals = []
+            for i in np.nonzero(ok)[0]:
+                v = evaluate(tg, t, Y[i])
+                if rise_kind(tg) == "change" and _study_of(tg) is not None:
+                    ref = no_change_value(tg, t, Y[i])
+                    v = ref + (v - ref) * effect[i]
+                vals.append(v)
+            arr = np.array(vals, dtype=float)
+            arr = arr[np.isfinite(arr)]
+            out[tg.id] = ((float(np.quantile(arr, (1 - level) / 2)), float(np.quantile(arr, (1 + level) / 2)))
+                          if arr.size else (float("nan"), float("nan")))
+    return out
