@@ -133,8 +133,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_measure_command_writes_the_interval_and_the_ranking(tmp_path):
     out = tmp_path / "measure.json"
-    r = _cli("--draws", "20", "--no-progress", "--format", "json", "--out", str(out))
+    png = tmp_path / "measure.png"
+    r = _cli("--draws", "20", "--no-progress", "--format", "json", "--out", str(out), "--plot", str(png))
     assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["interval"]["n_draws"] == 20
     assert {row["measurement"] for row in data["measurements"]} == {m.name for m in MEASUREMENTS}
@@ -148,6 +150,8 @@ def test_measure_command_bad_input_is_one_line():
     r = _cli("--weeks", "2", "--doses", "8", "--no-progress")
     assert r.returncode != 0
     assert "--weeks" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("--plot", "figure.svg", "--no-progress")
+    assert r.returncode != 0 and "--plot" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_significance_weights_favour_larger_falls_and_vanish_outside_the_regions():
