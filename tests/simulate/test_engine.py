@@ -3,7 +3,6 @@ batches (chunks, memory maps, Dask), fallbacks and bad input."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from dataclasses import replace
@@ -225,29 +224,34 @@ def test_cli_backend_choices_are_the_solver_registry():
 
 
 _HASH_RUN = """
-import hashlib, numpy as np
-from nadsim.dosing import parse_regimen
-from nadsim.library import get_model
+import hashlib, sys
+import numpy as np
+sys.path.insert(0, {conftest_dir!r})
+from conftest import one_compartment
+from nadsim.dosing import Regimen
 from nadsim.simulate import compile_model, solve, resolve_tolerances
-m = get_model()
-reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="20 min")
-r = solve(m, reg, np.linspace(0.0, 24.0, 25), compile_model(m).base_parameters()[None, :],
+from nadsim.simulate.solvers import _native
+m = one_compartment()
+reg = Regimen.repeated("NMN", "iv", 300.0, duration_h=1 / 3, every_h=24, n_doses=2)
+r = solve(m, reg, np.linspace(0.0, 48.0, 25), compile_model(m).base_parameters()[None, :],
           solver="native", tolerances=resolve_tolerances(None), baseline_cache=None)
+mod = _native.load(m)
+print(sum(sum(getattr(mod, e).stats.cache_misses.values()) for e in mod.ENTRIES))
 print(hashlib.sha256(r.states.tobytes()).hexdigest())
 """
 
 
-def test_native_code_is_the_cached_code_in_every_process(model):
+def test_native_code_is_the_cached_code_in_every_process(tmp_path):
     """Every process runs the machine code from Numba's cache, the first one included (it is
     compiled in a child process), so a run and its resume in another process agree bit for bit.
-    Reference: the same solve in a fresh interpreter; tolerance: none (equal hashes)."""
-    from nadsim.simulate.solvers import _native
+    Two fresh interpreters on an empty cache: neither compiles an entry point itself, and their
+    results are equal (tolerance: none, equal hashes)."""
+    import os
+    from pathlib import Path
 
-    cm = compile_model(model)
-    P = cm.base_parameters()[None, :]
-    r = solve(model, ARTICLE, TIMES, P, solver="native", tolerances=resolve_tolerances(None), baseline_cache=None)
-    mod = _native.load(model)
-    compiled_here = {name: sum(getattr(mod, name).stats.cache_misses.values()) for name in mod.ENTRIES}
-    assert not any(compiled_here.values()), compiled_here
-    out = subprocess.run([sys.executable, "-c", _HASH_RUN], capture_output=True, text=True, timeout=600, check=True)
-    assert out.stdout.strip().splitlines()[-1] == hashlib.sha256(r.states.tobytes()).hexdigest()
+    code = _HASH_RUN.format(conftest_dir=str(Path(__file__).parent))
+    env = {**os.environ, "NADSIM_CACHE_DIR": str(tmp_path / "cache")}
+    first, second = (subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
+                                    check=True, env=env).stdout.split() for _ in range(2))
+    assert first[-2] == second[-2] == "0", "an entry point was compiled in the process itself"
+    assert first[-1] == second[-1]

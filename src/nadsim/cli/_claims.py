@@ -31,7 +31,7 @@ from nadsim.cli._options import (
 from nadsim.cli._simulate import crp_mg_L
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.evidence import GRADE_ORDER, attribute_by_grade, audit_claims, render_claims
-from nadsim.library import apply_profile, build_full
+from nadsim.library import get_model
 from nadsim.simulate import DISCLAIMER, time_grid
 
 app = typer.Typer()
@@ -120,7 +120,7 @@ def attribute(
     until_h = parse_quantity(until, "--until", "[time]", unit_hint="28 d")
     if until_h < regimen.last_time_h:
         raise InputError("--until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", until)
-    model = apply_profile(build_full(), **_profile(crp, hamd, age, sleep))
+    model = get_model(profile=_profile(crp, hamd, age, sleep))
     unknown = [o for o in output if o not in model.outputs and o not in {r.name for r in model.rules}]
     if unknown:
         raise InputError("--output", "model outputs such as HAMD, CRP, SIRT1_activity", unknown)

@@ -38,7 +38,7 @@ from nadsim.cli._options import (
     RouteName,
     Sleep,
 )
-from nadsim.library import apply_profile, build_full
+from nadsim.library import get_model
 from nadsim.simulate import DISCLAIMER
 
 app = typer.Typer()
@@ -75,7 +75,7 @@ def measure(
     regimen = _regimen(compound.value, route.value, dose, infusion, every, doses)
     if regimen.last_time_h > weeks * 7 * 24.0:
         raise InputError("--weeks", f"at or after the last dose ({regimen.last_time_h / 168:g} weeks)", weeks)
-    model = apply_profile(build_full(), **_profile(crp, hamd, age, sleep))
+    model = get_model(profile=_profile(crp, hamd, age, sleep))
     with progress_bar("measure (joint draws)", enabled=progress) as upd:
         d = run_draws(model, n=draws, seed=seed, regimen=regimen, effect_weeks=weeks, progress=upd)
     iv = hamd_interval(d, level=level)

@@ -22,9 +22,9 @@ import numpy as np
 import xarray as xr
 
 from nadsim._errors import InputError
+from nadsim._parallel import map_chunks
 from nadsim.dosing import Regimen
 from nadsim.model import Model
-from nadsim.scale import run_chunks
 from nadsim.simulate._api import dataset, metadata
 from nadsim.simulate._compile import compile_model
 from nadsim.simulate._engine import BASELINES, BaselineCache, check_times, solve
@@ -166,7 +166,7 @@ def simulate_batch(model: Model, regimen: Regimen | None, times: Sequence[float]
     else:
         worker_solver = make_solver("native", threads=1) if slv.name == "native" else slv
         spec = _ChunkSpec(regimen, t, worker_solver, tol, bool(keep_states))
-        results = run_chunks(cluster, _chunk_task, model, spec, [P[a:b] for a, b in spans])
+        results = map_chunks(_chunk_task, [P[a:b] for a, b in spans], shared=(model, spec), cluster=cluster)
     for i, (Y, R, S) in results:
         a, b = spans[i]
         sink.put(a, b, Y, R, S)

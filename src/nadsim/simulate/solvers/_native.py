@@ -196,6 +196,13 @@ def run_ranges(fn: Callable[[int, int], Any], n: int, *, threads: int, block: in
             fut.result()
 
 
+def _arg(a: Any, dtype: type) -> np.ndarray:
+    """An argument for the compiled code: C-contiguous and writeable, so that every call has the
+    types the cache was compiled for (a read-only memory map would be typed apart, and compiled
+    again in this process)."""
+    return np.require(a, dtype=dtype, requirements=("C", "W"))
+
+
 def _unavailable() -> str | None:
     try:
         import numba  # noqa: F401
@@ -229,17 +236,17 @@ class NativeSolver(AbstractSolver):
             tol: Tolerances, *, progress: Progress | None = None) -> Solution:
         mod = load(cm.model)
         n = P.shape[0]
-        Y0 = np.ascontiguousarray(Y0, dtype=np.float64)
-        P = np.ascontiguousarray(P, dtype=np.float64)
-        times = np.ascontiguousarray(times, dtype=np.float64)
+        Y0 = _arg(Y0, np.float64)
+        P = _arg(P, np.float64)
+        times = _arg(times, np.float64)
         out = np.empty((n, times.size, cm.n_states))
         status = np.zeros(n, dtype=np.int64)
         stats = np.zeros((n, mod.N_STATS), dtype=np.int64)
-        starts = np.ascontiguousarray(schedule.starts, dtype=np.float64)
-        ends = np.ascontiguousarray(schedule.ends, dtype=np.float64)
-        bolus = np.ascontiguousarray(schedule.bolus, dtype=np.float64)
-        rates = np.ascontiguousarray(schedule.rates, dtype=np.float64)
-        in_idx = np.ascontiguousarray(schedule.input_idx, dtype=np.int64)
+        starts = _arg(schedule.starts, np.float64)
+        ends = _arg(schedule.ends, np.float64)
+        bolus = _arg(schedule.bolus, np.float64)
+        rates = _arg(schedule.rates, np.float64)
+        in_idx = _arg(schedule.input_idx, np.int64)
         vol = volume_index(cm.model)
 
         def work(lo: int, hi: int) -> None:
@@ -253,14 +260,14 @@ class NativeSolver(AbstractSolver):
 
     def period_map(self, cm: CompiledModel, P: np.ndarray, tol: Tolerances) -> PeriodMap:
         mod = load(cm.model)
-        P = np.ascontiguousarray(np.atleast_2d(P), dtype=np.float64)
-        T = np.ascontiguousarray(periods(cm, P), dtype=np.float64)
+        P = _arg(np.atleast_2d(P), np.float64)
+        T = _arg(periods(cm, P), np.float64)
         threads = self._threads()
 
         def period_map(Y: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             out = np.array(Y, dtype=np.float64, order="C")
             ok = np.zeros(out.shape[0], dtype=np.bool_)
-            act = np.ascontiguousarray(active, dtype=np.bool_)
+            act = _arg(active, np.bool_)
             stats = np.zeros((out.shape[0], mod.N_STATS), dtype=np.int64)
 
             def work(lo: int, hi: int) -> None:
@@ -276,14 +283,14 @@ class NativeSolver(AbstractSolver):
         """The orbit search compiled: Anderson acceleration of the day map per subject, no
         Python between periods (the NumPy procedure cost ~0.4 ms a subject on top of the maps)."""
         mod = load(cm.model)
-        P = np.ascontiguousarray(np.atleast_2d(P), dtype=np.float64)
+        P = _arg(np.atleast_2d(P), np.float64)
         out = np.array(Y, dtype=np.float64, order="C")
         free, species = orbit_indices(cm)
         clip = np.ascontiguousarray(np.isin(free, species))
-        T = np.ascontiguousarray(periods(cm, P), dtype=np.float64)
+        T = _arg(periods(cm, P), np.float64)
         ok = np.zeros(out.shape[0], dtype=np.bool_)
         iters = np.zeros(out.shape[0], dtype=np.int64)
-        free_idx = np.ascontiguousarray(free, dtype=np.int64)
+        free_idx = _arg(free, np.int64)
 
         def work(lo: int, hi: int) -> None:
             mod.orbit_range(out, P, T, free_idx, clip, ANDERSON_DEPTH, ANDERSON_MAX_ITER, tol.orbit_tol, SCALE_FLOOR,
@@ -294,14 +301,14 @@ class NativeSolver(AbstractSolver):
 
     def averaged_start(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: int) -> tuple[np.ndarray, np.ndarray]:
         mod = load(cm.model)
-        P = np.ascontiguousarray(np.atleast_2d(P), dtype=np.float64)
+        P = _arg(np.atleast_2d(P), np.float64)
         out = np.array(Y, dtype=np.float64, order="C")
         free, species = orbit_indices(cm)
         free_mask = np.zeros(cm.n_states, dtype=np.bool_)
         free_mask[free] = True
         species_mask = np.zeros(cm.n_states, dtype=np.bool_)
         species_mask[species] = True
-        T = np.ascontiguousarray(periods(cm, P), dtype=np.float64)
+        T = _arg(periods(cm, P), np.float64)
         resid = np.full(out.shape[0], np.inf)
 
         def work(lo: int, hi: int) -> None:
