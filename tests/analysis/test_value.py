@@ -19,6 +19,7 @@ from nadsim.analysis.value import (
     Draws,
     hamd_interval,
     link_parameters,
+    noise_floor,
     placebo_response_rate,
     run_draws,
     sample_links,
@@ -108,6 +109,7 @@ def test_value_of_information_ranks_the_informative_measurement_first():
     rows = value_of_information(d, n_per_arm=20000, n_replicates=5, seed=2)
     assert rows[0]["measurement"] == "hamd_8wk"
     assert float(rows[0]["reduction_pct"]) > 80
+    assert float(rows[0]["reduction_if_exact_pct"]) > 99
     for r in rows[1:]:
         assert abs(float(r["reduction_pct"])) < 5
     with pytest.raises(InputError, match="n-per-arm"):
@@ -131,13 +133,15 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_measure_command_writes_the_interval_and_the_ranking(tmp_path):
     out = tmp_path / "measure.json"
-    r = _cli("--draws", "20", "--no-progress", "--format", "json", "--out", str(out))
+    png = tmp_path / "measure.png"
+    r = _cli("--draws", "20", "--no-progress", "--format", "json", "--out", str(out), "--plot", str(png))
     assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["interval"]["n_draws"] == 20
     assert {row["measurement"] for row in data["measurements"]} == {m.name for m in MEASUREMENTS}
-    widths = [row["expected_width"] for row in data["measurements"]]
-    assert widths == sorted(widths)
+    keys = [(-round(row["reduction_pct"], 1), -row["reduction_if_exact_pct"]) for row in data["measurements"]]
+    assert keys == sorted(keys)
     assert [c["study"] for c in data["constraints"]] == [c.name for c in CYTOKINE_CONSTRAINTS]
     assert "not medical advice" in data["disclaimer"]
 
@@ -146,6 +150,8 @@ def test_measure_command_bad_input_is_one_line():
     r = _cli("--weeks", "2", "--doses", "8", "--no-progress")
     assert r.returncode != 0
     assert "--weeks" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("--plot", "figure.svg", "--no-progress")
+    assert r.returncode != 0 and "--plot" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_significance_weights_favour_larger_falls_and_vanish_outside_the_regions():
@@ -162,3 +168,9 @@ def test_significance_weights_favour_larger_falls_and_vanish_outside_the_regions
     assert np.all(np.diff(w[:4]) > 0)
     iv = hamd_interval(d, weights=w)
     assert iv["effective_draws"] < 4
+
+
+def test_noise_floor_is_small_with_many_draws():
+    """An exact but unrelated measurement narrows a 1500-draw interval by < 2 % (95th percentile)."""
+    d = _synthetic(1500, np.random.default_rng(9))
+    assert 0.0 <= noise_floor(d, n_replicates=30) < 2.0

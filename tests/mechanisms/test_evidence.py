@@ -184,3 +184,17 @@ def test_docs_diagram_lists_every_link_with_its_grade():
     for ln in build_full().links:
         assert f"{ln.grade} · {ln.name}" in text, ln.name  # mermaid edge label
         assert re.search(rf"^\| `{ln.name}` \| [^|]+ \| {ln.grade} \|", text, re.M), ln.name  # table row
+
+
+def test_hamd_claims_take_the_joint_interval_over_every_link():
+    """With ``global_draws`` the HAM-D claims' range is the 90 % interval of joint draws of every
+    link inside the cytokine constraints (nadsim.analysis.value), and the rendering states it."""
+    reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="100 mL at 5 mL/min", every="7 d", doses=2)
+    res = audit_claims(regimen=reg, until_h=14 * 24.0, profile={"hamd": 22.0}, n_samples=0, workers=1,
+                       global_draws=12)
+    iv = res.hamd_interval
+    assert iv["n_draws"] == 12 and iv["low"] <= iv["median"] <= iv["high"]
+    relief = next(ch for ch in res.checks if ch.claim.id == "depression_relief")
+    assert relief.low <= min(iv["low"], relief.value) + 1e-12 and relief.high >= iv["high"] - 1e-12
+    assert "joint draws" in render_claims(res, "en", "md")
+    assert "同時抽出" in render_claims(res, "ja", "md")

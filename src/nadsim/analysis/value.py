@@ -50,6 +50,7 @@ __all__ = [
     "Measurement",
     "hamd_interval",
     "link_parameters",
+    "noise_floor",
     "placebo_response_rate",
     "rejections",
     "run_draws",
@@ -256,7 +257,8 @@ def run_draws(model: Model, *, n: int = 300, seed: int = 0, regimen: Regimen | N
     P = np.tile(cm.base_parameters(), (n, 1))
     for k, name in enumerate(names):
         P[:, cm.pidx(name)] = X[:, k]
-    effect_h = effect_weeks * 7 * 24.0
+    first_h = regimen.doses[0].time_h if regimen.doses else 0.0
+    effect_h = first_h + effect_weeks * 7 * 24.0
     study_regimens = [parse_regimen(**c.regimen) for c in constraints]  # type: ignore[arg-type]
     ends = [r.doses[-1].time_h + 24.0 for r in study_regimens]
     horizon = max([effect_h, *ends, *(m.time_h for m in measurements)])
@@ -272,8 +274,9 @@ def run_draws(model: Model, *, n: int = 300, seed: int = 0, regimen: Regimen | N
         offset = runs * n
         return lambda d, _t: progress(offset + d, total)
 
-    Pp = P.copy()
-    Pp[:, cm.pidx("trial_on")] = 1.0  # the placebo arm enters the trial at t = 0, as the active arm does
+    Pp = P.copy()  # the placebo arm enters the trial at the first dose, as the active arm does
+    Pp[:, cm.pidx("trial_on")] = 1.0
+    Pp[:, cm.pidx("t_trial_start")] = first_h
     pbo, ok_p = _batch(model, None, t, Pp, outputs, step())
     runs += 1
     act, ok_a = _batch(model, regimen, t, P, outputs, step())
@@ -369,16 +372,19 @@ def hamd_interval(draws: Draws, level: float = 0.9, weights: np.ndarray | None =
             "p_harm": float(np.sum(w * (e < 0)) / w.sum()), "p_meaningful": float(np.sum(w * (e >= 3.9)) / w.sum())}
 
 
-def _posterior_width(e: np.ndarray, y_obs: np.ndarray, a: float, degree: int = 3) -> float:
-    """Width of the central interval of the effect left once ``y_obs`` is known: the spread of
-    the residuals of a cubic regression of the effect on the observed value (Strong & Oakley's
-    regression estimator of the expected posterior spread; homoscedastic residuals assumed)."""
+def _unexplained_variance(e: np.ndarray, y_obs: np.ndarray, degree: int = 3) -> float:
+    """Variance of the effect left once ``y_obs`` is known: the residual variance of a cubic
+    regression of the effect on the observed value (Strong & Oakley's regression estimator of the
+    expected posterior variance), with the degrees of freedom the fit used taken off, so that a
+    measurement unrelated to the effect leaves the variance unchanged on average."""
     sd = float(np.std(y_obs))
-    z = (y_obs - y_obs.mean()) / sd if sd > 0 else np.zeros_like(y_obs)
+    if not sd > 0:
+        return float(np.var(e, ddof=1))
+    z = (y_obs - y_obs.mean()) / sd
     V = np.vander(z, degree + 1)
     coef, *_ = np.linalg.lstsq(V, e, rcond=None)
-    lo, hi = weighted_quantile(e - V @ coef, [a, 1 - a])
-    return float(hi - lo)
+    r = e - V @ coef
+    return float(np.sum(r * r) / (e.size - degree - 1))
 
 
 def value_of_information(draws: Draws, measurements: Sequence[Measurement] = MEASUREMENTS, *,
@@ -387,12 +393,14 @@ def value_of_information(draws: Draws, measurements: Sequence[Measurement] = MEA
     """Rank measurements by the expected narrowing of the ``level`` interval of the HAM-D effect.
 
     Preposterior analysis over the accepted draws: each draw, taken as the truth, yields an
-    observed result (its predicted value plus noise N(0, se^2), se = sd sqrt(2/n)); the effect
-    left unexplained by a smooth (cubic) regression on the observed results is what the
-    measurement cannot resolve, and the central width of those residuals is the expected
-    interval width after measuring (averaged over ``n_replicates`` noise draws). Regression
-    instead of re-weighting the draws: with a precise measurement, likelihood weights collapse on
-    a few draws and their interval shrinks for no reason. Rows are sorted narrowest first.
+    observed result (its predicted value plus noise N(0, se^2), se = sd sqrt(2/n)); the variance
+    of the effect that a smooth (cubic) regression on the observed results leaves unexplained is
+    what the measurement cannot resolve (averaged over ``n_replicates`` noise draws). The
+    expected width is the current width scaled by the ratio of standard deviations; regression
+    rather than re-weighting the draws, because likelihood weights of a precise measurement
+    collapse on a few draws whose interval then shrinks for no reason. ``reduction_if_exact_pct``
+    is the same for a measurement without error: the most that measuring this quantity can give.
+    Rows are sorted narrowest first (ties within 0.1 % broken by the exact-measurement gain).
     """
     if not isinstance(n_per_arm, int) or n_per_arm < 2:
         raise InputError("n-per-arm", "a whole number of at least 2", n_per_arm)
@@ -407,17 +415,37 @@ def value_of_information(draws: Draws, measurements: Sequence[Measurement] = MEA
     prior = float(hi0 - lo0)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, object]] = []
+    var0 = float(np.var(e, ddof=1))
     for m in measurements:
         y = draws.predictions[m.name][keep]
         se = m.se(n_per_arm)
-        post = float(np.mean([_posterior_width(e, y + rng.normal(0.0, se, y.size), a)
-                              for _ in range(n_replicates)]))
+        var = float(np.mean([_unexplained_variance(e, y + rng.normal(0.0, se, y.size)) for _ in range(n_replicates)]))
+        exact = _unexplained_variance(e, y)
+        post = prior * math.sqrt(min(var / var0, 1.0)) if var0 > 0 else prior
+        best = prior * math.sqrt(min(exact / var0, 1.0)) if var0 > 0 else prior
         rows.append({"measurement": m.name, "label": m.label, "se": se, "spread_of_prediction": float(np.std(y)),
                      "prior_width": prior, "expected_width": post,
                      "reduction_pct": 100.0 * (1 - post / prior) if prior > 0 else 0.0,
+                     "reduction_if_exact_pct": 100.0 * (1 - best / prior) if prior > 0 else 0.0,
                      "sd_source": m.source})
-    rows.sort(key=lambda r: float(r["expected_width"]))  # type: ignore[arg-type]
+    # narrowest first; widths within 0.1 % of the current one are ties (Monte Carlo noise), broken
+    # by what an exact measurement would give
+    rows.sort(key=lambda r: (round(float(r["reduction_pct"]), 1) * -1,  # type: ignore[arg-type]
+                             -float(r["reduction_if_exact_pct"])))  # type: ignore[arg-type]
     return rows
+
+
+def noise_floor(draws: Draws, *, level: float = 0.9, n_replicates: int = 50, seed: int = 0) -> float:
+    """The 95th percentile of the narrowing (%) that an exact measurement *unrelated* to the effect
+    shows with these draws: gains below it are indistinguishable from Monte Carlo noise."""
+    e = draws.effect[draws.accepted]
+    if e.size < 10:
+        raise InputError("draws", "at least 10 draws inside the cytokine constraints", int(e.size))
+    rng = np.random.default_rng(seed)
+    var0 = float(np.var(e, ddof=1))
+    gains = [100.0 * (1 - math.sqrt(min(_unexplained_variance(e, rng.normal(size=e.size)) / var0, 1.0)))
+             for _ in range(n_replicates)]
+    return float(np.percentile(gains, 95))
 
 
 #: Stone 2022 (BMJ, 232 FDA trials): response components (points) and the placebo arm's shares
