@@ -121,7 +121,10 @@ class Objective:
         return out
 
     def model_at(self, x: np.ndarray) -> Model:
-        return self.model.with_parameters(dict(zip(self.parameters, np.exp(x[: len(self.parameters)]).tolist(), strict=True)))
+        # exp(log(bound)) can land one ulp outside the bound, which the model refuses: clip after exp
+        values = {n: min(max(math.exp(v), self.model.parameters[n].bounds[0]), self.model.parameters[n].bounds[1])
+                  for n, v in zip(self.parameters, x[: len(self.parameters)], strict=True)}
+        return self.model.with_parameters(values)
 
     def _predict(self, x_model: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
         """Predictions for the model coordinates; the last one is kept, because the study
@@ -175,8 +178,10 @@ def _run_start(args: tuple[Objective, np.ndarray, int]) -> dict[str, Any]:
     obj, x0, max_nfev = args
     lo, hi = obj.bounds()
     t0 = time.perf_counter()
+    # tolerances 1e-6: the cost itself is computed with solver rtol 1e-6 and 0.1 % finite
+    # differences, so relative changes below ~1e-6 are noise, and a stricter test never fires
     res = least_squares(obj.residuals, x0, jac=lambda x: obj.jacobian(x), bounds=(lo, hi), method="trf",
-                        x_scale=1.0, max_nfev=max_nfev, ftol=1e-8, xtol=1e-8, gtol=1e-8)
+                        x_scale=1.0, max_nfev=max_nfev, ftol=1e-6, xtol=1e-6, gtol=1e-6)
     if obj.log_every:
         print(f"  [{os.getpid()}] start done: cost {res.cost:.4f}, status {res.status}, nfev {res.nfev}, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -245,6 +250,8 @@ class Calibrator:
     workers: int = 2
     seed: int = 0
     verbose: bool = False
+    #: a stored fit (``posterior()`` dict) to start the first start from (continuation)
+    start_from: dict[str, Any] | None = None
     params_: dict[str, float] = field(default_factory=dict, init=False)
     table_: list[dict] = field(default_factory=list, init=False)
 
@@ -267,6 +274,10 @@ class Calibrator:
         lo, hi = obj.bounds()
         rng = np.random.default_rng(self.seed)
         starts = [obj.x0()]
+        if self.start_from is not None:
+            prev = dict(zip(self.start_from["names"], self.start_from["x_log"], strict=True))
+            starts[0] = np.clip(np.array([prev.get(n, x) for n, x in zip(obj.names, starts[0], strict=True)]),
+                                lo + 1e-9, hi - 1e-9)
         for _ in range(self.n_starts - 1):  # random starts: log-uniform within the bounds, no study effect
             x = rng.uniform(lo, hi)
             x[len(self.parameters):] = 0.0
@@ -293,7 +304,7 @@ class Calibrator:
         self.fit_wall_s_ = time.perf_counter() - t0
         self.identifiability_ = self._identifiability(obj, x_hat, float(0.5 * f @ f))
         self.elapsed_s_ = time.perf_counter() - t0
-        self.params_ = dict(zip(self.parameters, np.exp(x_hat[: len(self.parameters)]).tolist(), strict=True))
+        self.params_ = {n: obj.model_at(x_hat).parameters[n].value for n in self.parameters}
         self.study_effects_ = dict(zip(obj.studies, x_hat[len(self.parameters):].tolist(), strict=True))
         self.model_ = obj.model_at(x_hat)
         self.fit_targets_ = [t.id for t in fit_targets]

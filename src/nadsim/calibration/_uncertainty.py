@@ -48,7 +48,8 @@ def default_source() -> str:
 def _log_uniform(model: Model, names: Sequence[str], rng: np.random.Generator, n: int) -> np.ndarray:
     lo = np.log([max(model.parameters[p].bounds[0], 1e-12) for p in names])
     hi = np.log([model.parameters[p].bounds[1] for p in names])
-    return np.exp(rng.uniform(lo, hi, size=(n, len(names))))
+    x = np.exp(rng.uniform(lo, hi, size=(n, len(names))))
+    return np.clip(x, [model.parameters[p].bounds[0] for p in names], [model.parameters[p].bounds[1] for p in names])
 
 
 def parameter_draws(model: Model, n: int, *, seed: int = 0, source: str | None = None,
@@ -83,7 +84,9 @@ def parameter_draws(model: Model, n: int, *, seed: int = 0, source: str | None =
     z = rng.multivariate_normal(mean, cov, size=int(n), method="eigh") if idx else np.empty((int(n), 0))
     lo = np.log([model.parameters[p].bounds[0] for p in fitted])
     hi = np.log([model.parameters[p].bounds[1] for p in fitted])
-    x = np.exp(np.clip(z, lo, hi))
+    # clip after exp as well: exp(log(bound)) can land one ulp outside the bound
+    x = np.clip(np.exp(np.clip(z, lo, hi)), [model.parameters[p].bounds[0] for p in fitted],
+                [model.parameters[p].bounds[1] for p in fitted])
     rest = [p for p in names if p not in fitted]
     xr_ = _log_uniform(model, rest, rng, int(n)) if rest else np.empty((int(n), 0))
     out = []

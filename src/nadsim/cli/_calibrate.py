@@ -87,6 +87,8 @@ def calibrate(
     starts: int = typer.Option(3, "--starts", min=1, max=32, help="Optimiser starts (the table values, then random)."),
     profile: bool = typer.Option(True, "--profile/--no-profile", help="Profile likelihood of every fitted parameter."),
     workers: int = typer.Option(2, min=1, max=64, help="Processes for the starts and profile points."),
+    start_from: Path | None = typer.Option(None, "--start-from", help="A posterior.json of an earlier fit: the "
+                                           "first start continues from its estimate."),
     write_back: bool = typer.Option(False, "--write-back",
                                     help="Write the fitted values and the posterior into the package."),
 ) -> None:
@@ -95,7 +97,13 @@ def calibrate(
         raise InputError("--out", "a directory", str(out))
     out.mkdir(parents=True, exist_ok=True)
     model = build_nad_core()
-    cal = Calibrator(n_starts=starts, max_nfev=max_iter, profile=profile, workers=workers, verbose=True).fit(model)
+    previous = None
+    if start_from is not None:
+        previous = load_posterior(start_from)
+        if previous is None:
+            raise InputError("--start-from", "an existing posterior.json", str(start_from))
+    cal = Calibrator(n_starts=starts, max_nfev=max_iter, profile=profile, workers=workers, verbose=True,
+                     start_from=previous).fit(model)
     post = cal.posterior()
     cal.save_posterior(out / "posterior.json")
     summary = write_report(cal.table_, out, model_hash=cal.model_.hash(), checks=kinetic_checks(cal.table_),
