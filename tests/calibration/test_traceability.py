@@ -49,6 +49,6 @@ def test_fitted_parameters_name_existing_fit_rows():
 def test_the_rule_catches_an_untraceable_parameter():
     from dataclasses import replace
 
-    p = MODEL.parameters["ka_colon"]
+    p = MODEL.parameters["CL_ren_NR"]  # assumed, with a reason and bounds 0.5-10 L/h
     assert _problem(replace(p, provenance=replace(p.provenance, note=""))) == "assumed without a reason (note)"
-    assert "narrow" in _problem(replace(p, bounds=(0.2, 0.4)))
+    assert "narrow" in _problem(replace(p, bounds=(4.0, 6.0)))

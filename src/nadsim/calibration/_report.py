@@ -20,7 +20,7 @@ from nadsim.calibration._fit import gmfe
 from nadsim.report._figures import ROLE_COLOURS, ROLE_LABELS
 from nadsim.report.plots import DISCLAIMER_LINE, new_figure, save, wrap
 
-__all__ = ["BLOOD_POOL_CHECKS", "coverage", "kinetic_checks", "qualification_rise_figure", "write_report"]
+__all__ = ["BLOOD_POOL_CHECKS", "coverage", "covered", "kinetic_checks", "qualification_rise_figure", "write_report"]
 
 #: the blood-pool timings issue #13 asks about: (row id, what it checks, value of the nad_core v1
 #: model before the slow erythrocyte pool was added, measured at commit 65260b1 with `nadsim qualify`)
@@ -40,11 +40,19 @@ def _fmt(x: object) -> str:
     return "n/a" if not np.isfinite(v) else f"{v:.4g}"
 
 
+def covered(row: Mapping[str, Any]) -> bool:
+    """Whether the row's observation lies inside its 90 % prediction interval. A "no change" row
+    observed only that the rise stayed below ``null_rise``: any value up to observed + null_rise
+    is consistent with it, so the interval covers it when its lower end is at or below that."""
+    if row.get("null_rise"):
+        return bool(row["lo90"] <= row["observed"] + row["null_rise"])
+    return bool(row["lo90"] <= row["observed"] <= row["hi90"])
+
+
 def coverage(rows: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
-    """(covered, counted): rows whose observed value lies inside their 90 % prediction interval."""
+    """(covered, counted) over the rows that have a 90 % prediction interval (:func:`covered`)."""
     have = [r for r in rows if np.isfinite(r.get("lo90", np.nan)) and np.isfinite(r.get("hi90", np.nan))]
-    inside = [r for r in have if r["lo90"] <= r["observed"] <= r["hi90"]]
-    return len(inside), len(have)
+    return sum(covered(r) for r in have), len(have)
 
 
 def kinetic_checks(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
@@ -197,7 +205,8 @@ def write_report(rows: Sequence[dict], out_dir: Path | str, *, model_hash: str, 
           "FE rise | FE level | weight | source row |",
           "|---|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        iv = (f"{_fmt(r['lo90'])}–{_fmt(r['hi90'])}" if np.isfinite(r.get("lo90", np.nan)) else "–")
+        iv = (f"{_fmt(r['lo90'])}–{_fmt(r['hi90'])}{'' if covered(r) else ' (misses)'}"
+              if np.isfinite(r.get("lo90", np.nan)) else "–")
         L.append(f"| {r['id']} | {r['role']} | {r['statistic']} ({r['output']}) | {_fmt(r['observed'])} | "
                  f"{_fmt(r['predicted'])} | {iv} | {r['unit']} | {_fmt(r['observed_rise'])} | {_fmt(r['predicted_rise'])} | "
                  f"{_fmt(r['fold_error_rise'])} | {_fmt(r['fold_error'])} | {r['weight']:.3g} | "

@@ -8,10 +8,11 @@ this signature, not on how the draws were made.
 Sources:
 
 ``"posterior"`` (the default once a fit is stored in ``calibration/posterior.json``)
-             the Laplace approximation of the calibration's posterior: a multivariate normal
-             in log-parameter space around the estimate, covariance (J^T J)^-1 from the
-             weighted residual Jacobian at the optimum (so the data's correlations between
-             parameters are kept), each draw clipped to the parameter's bounds. Parameters the
+             the calibration's posterior: the stored importance-resampled draws
+             (:func:`nadsim.calibration._calibrator.posterior_samples`: Laplace proposals
+             weighted by the exact likelihood) when present, else the Laplace approximation
+             itself (normal in log space around the estimate, covariance (J^T J)^-1 of the
+             weighted residuals, so the data's correlations are kept), clipped to the bounds. Parameters the
              calibration data cannot reach (:data:`UNCONSTRAINED`, e.g. the blood-brain
              barrier's NR permeability) are drawn from their prior, so their uncertainty shows
              in every prediction that depends on them instead of vanishing.
@@ -48,7 +49,8 @@ def default_source() -> str:
 def _log_uniform(model: Model, names: Sequence[str], rng: np.random.Generator, n: int) -> np.ndarray:
     lo = np.log([max(model.parameters[p].bounds[0], 1e-12) for p in names])
     hi = np.log([model.parameters[p].bounds[1] for p in names])
-    return np.exp(rng.uniform(lo, hi, size=(n, len(names))))
+    x = np.exp(rng.uniform(lo, hi, size=(n, len(names))))
+    return np.clip(x, [model.parameters[p].bounds[0] for p in names], [model.parameters[p].bounds[1] for p in names])
 
 
 def parameter_draws(model: Model, n: int, *, seed: int = 0, source: str | None = None,
@@ -77,13 +79,19 @@ def parameter_draws(model: Model, n: int, *, seed: int = 0, source: str | None =
                          source)
     fitted = [p for p in post["parameters"] if p in names]
     idx = [post["names"].index(p) for p in fitted]
-    mean = np.array(post["x_log"])[idx]
-    cov = np.array(post["cov_log"])[np.ix_(idx, idx)]
-    cov = 0.5 * (cov + cov.T) + 1e-12 * np.eye(len(idx))
-    z = rng.multivariate_normal(mean, cov, size=int(n), method="eigh") if idx else np.empty((int(n), 0))
+    if "samples_log" in post:  # importance-resampled draws stored with the fit
+        S = np.array(post["samples_log"])[:, idx]
+        z = S[rng.integers(0, S.shape[0], size=int(n))]
+    else:
+        mean = np.array(post["x_log"])[idx]
+        cov = np.array(post["cov_log"])[np.ix_(idx, idx)]
+        cov = 0.5 * (cov + cov.T) + 1e-12 * np.eye(len(idx))
+        z = rng.multivariate_normal(mean, cov, size=int(n), method="eigh") if idx else np.empty((int(n), 0))
     lo = np.log([model.parameters[p].bounds[0] for p in fitted])
     hi = np.log([model.parameters[p].bounds[1] for p in fitted])
-    x = np.exp(np.clip(z, lo, hi))
+    # clip after exp as well: exp(log(bound)) can land one ulp outside the bound
+    x = np.clip(np.exp(np.clip(z, lo, hi)), [model.parameters[p].bounds[0] for p in fitted],
+                [model.parameters[p].bounds[1] for p in fitted])
     rest = [p for p in names if p not in fitted]
     xr_ = _log_uniform(model, rest, rng, int(n)) if rest else np.empty((int(n), 0))
     out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -18,10 +19,13 @@ from nadsim.calibration import (
     write_report,
 )
 from nadsim.calibration._calibrator import (
+    POSTERIOR_FILE,
     STUDY_EFFECT_SD,
+    Objective,
     fit_summary,
     load_posterior,
     posterior_matches,
+    posterior_samples,
 )
 from nadsim.calibration._intervals import target_intervals
 from nadsim.calibration._uncertainty import default_source
@@ -80,6 +84,17 @@ def qualify(
     console.print(f"report written to {out / 'qualification.md'} (figure: {out / 'qualification.png'})")
 
 
+def _samples(model, post: dict, n: int, workers: int) -> dict:
+    exps, targets = load_targets()
+    obj = Objective(model, exps, tuple(t for t in targets if t.role == "fit"), tuple(post["parameters"]))
+    return posterior_samples(obj, post, n_proposals=n, workers=workers)
+
+
+def _save_posterior(post: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(post, indent=1), encoding="utf-8")
+
+
 @app.command()
 def calibrate(
     out: Path = typer.Option(Path("calibration"), help="Directory for the fit results and report."),
@@ -87,6 +102,12 @@ def calibrate(
     starts: int = typer.Option(3, "--starts", min=1, max=32, help="Optimiser starts (the table values, then random)."),
     profile: bool = typer.Option(True, "--profile/--no-profile", help="Profile likelihood of every fitted parameter."),
     workers: int = typer.Option(2, min=1, max=64, help="Processes for the starts and profile points."),
+    start_from: Path | None = typer.Option(None, "--start-from", help="A posterior.json of an earlier fit: the "
+                                           "first start continues from its estimate."),
+    samples: int = typer.Option(300, "--samples", min=0, max=20000,
+                                help="Laplace proposals for the importance-resampled posterior draws (0: Laplace only)."),
+    samples_only: bool = typer.Option(False, "--samples-only",
+                                      help="Skip the fit: add posterior draws to the --start-from fit."),
     write_back: bool = typer.Option(False, "--write-back",
                                     help="Write the fitted values and the posterior into the package."),
 ) -> None:
@@ -95,9 +116,27 @@ def calibrate(
         raise InputError("--out", "a directory", str(out))
     out.mkdir(parents=True, exist_ok=True)
     model = build_nad_core()
-    cal = Calibrator(n_starts=starts, max_nfev=max_iter, profile=profile, workers=workers, verbose=True).fit(model)
+    previous = None
+    if start_from is not None:
+        previous = load_posterior(start_from)
+        if previous is None:
+            raise InputError("--start-from", "an existing posterior.json", str(start_from))
+    if samples_only:
+        if previous is None:
+            raise InputError("--samples-only", "used with --start-from FILE", None)
+        previous.update(_samples(model, previous, samples, workers))
+        _save_posterior(previous, out / "posterior.json")
+        if write_back:
+            _save_posterior(previous, POSTERIOR_FILE)
+        console.print(f"{len(previous['samples_log'])} posterior draws (effective sample size {previous['ess']:.1f}) "
+                      f"written to {out / 'posterior.json'}")
+        return
+    cal = Calibrator(n_starts=starts, max_nfev=max_iter, profile=profile, workers=workers, verbose=True,
+                     start_from=previous).fit(model)
     post = cal.posterior()
-    cal.save_posterior(out / "posterior.json")
+    if samples:
+        post.update(_samples(model, post, samples, workers))
+    _save_posterior(post, out / "posterior.json")
     summary = write_report(cal.table_, out, model_hash=cal.model_.hash(), checks=kinetic_checks(cal.table_),
                            identifiability=cal.identifiability_, fit_info=fit_summary(post))
     fitted_to = {n: cal.fit_targets_ for n in cal.parameters}
@@ -109,7 +148,7 @@ def calibrate(
     if write_back:
         with atomic_path(PARAMETERS) as tmp:
             tmp.write_text(text, encoding="utf-8")
-        cal.save_posterior()
+        _save_posterior(post, POSTERIOR_FILE)
     console.print(f"GMFE on the rise, calibration rows: {summary['gmfe_rise_fit']:.3f}; validation: "
                   f"{summary['gmfe_rise_validation']:.3f}; fit {cal.fit_wall_s_:.0f} s, all {cal.elapsed_s_:.0f} s")
     console.print(f"fitted table: {out / 'parameters.fitted.toml'}; report: {out / 'qualification.md'}")
