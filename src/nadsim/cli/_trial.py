@@ -39,23 +39,43 @@ def _progress(enabled: bool, label: str):
         yield update
 
 
+def _fmt_n(n: object) -> str:
+    return "-" if n is None else f"{n}"
+
+
 def _print_summary(out_dir: Path) -> None:
     s = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     te = s["treatment_effect"]
-    console.print(f"primary endpoint {te['endpoint']}: " + "; ".join(
+    console.print(f"primary endpoint {te['endpoint']} (observed trial, {s['n_per_arm']} per arm): " + "; ".join(
         f"{a}: {v.get('mean', v.get('proportion', float('nan'))):.4g} [{v['ci'][0]:.4g}, {v['ci'][1]:.4g}]"
         for a, v in s["per_arm"].items() if "ci" in v), highlight=False)
     if te.get("estimate") is not None:
-        console.print(f"treatment effect ({te['contrast']}): {te['estimate']:.4g} "
+        console.print(f"  ANCOVA effect ({te['contrast']}): {te['estimate']:.4g} "
                       f"[{te['ci'][0]:.4g}, {te['ci'][1]:.4g}], p = {te['p']:.3g}", highlight=False)
-    for _arm, p in s["power"].items():
-        nt = p["n_for_target"]
-        me = p.get("model_effect")
-        if me:
-            console.print(f"model (noise-free) effect in the simulated pools: {me['estimate']:.4g} "
-                          f"[{me['ci'][0]:.4g}, {me['ci'][1]:.4g}]", highlight=False)
-        console.print(f"power at n = {s['n_per_arm']} per arm: {p['at_n_per_arm']:.3f}; n for {nt['target']:.0%} power: "
-                      f"{nt['n_first_grid_point']} (grid), {nt['n_fit']} (fit) {nt['note']}", highlight=False)
+    tr, rep = s["true_effect"], s["replicates"]
+    console.print(f"true effect ({tr['contrast']}, {tr['n_patients']} digital twins under every arm): "
+                  f"{tr['estimate']:.4g} {tr['unit']} [{tr['ci'][0]:.4g}, {tr['ci'][1]:.4g}]", highlight=False)
+    console.print(f"replicate trials at {rep['n_per_arm']} per arm: mean effect {rep['mean_effect']:.4g} "
+                  f"+/- {rep['se_mean_effect']:.2g} (MC SE, {rep['n']} replicates)", highlight=False)
+    nfp = s["n_for_power"]
+    console.print(f"power at {s['n_per_arm']} per arm: {s['power_at_n']:.3f}; n per arm for "
+                  f"{nfp['target']:.0%} power at the true effect: "
+                  + (f"{nfp['n_first_grid_point']} (grid)" if nfp["reached_in_grid"] else
+                     f"not reached within the grid (<= {nfp['grid_max']}); normal approximation "
+                     f"{_fmt_n(nfp.get('n_normal_approx'))} (range over the effect's CI: "
+                     f"{', '.join(_fmt_n(x) for x in nfp.get('n_normal_approx_range', [None, None]))})"),
+                  highlight=False)
+    if s.get("assurance") is not None:
+        na = s["n_for_assurance"]
+        console.print(f"assurance at {s['n_per_arm']} per arm: {s['assurance']:.3f} +/- {s['assurance_mc_se']:.2g}; "
+                      f"n per arm for {na['target']:.0%} assurance: "
+                      + (f"{na['n']}" if na["reached_in_grid"] else na["note"]), highlight=False)
+    pr = s.get("placebo_response")
+    if pr:
+        console.print(f"placebo response rate (model): {100 * pr['rate']:.1f} % "
+                      f"[{100 * pr['ci'][0]:.1f}, {100 * pr['ci'][1]:.1f}] (trials: 35-40 %)", highlight=False)
+    for w in s.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if s["skipped_endpoints"]:
         console.print(f"[yellow]skipped endpoints[/] (model lacks the output): {', '.join(s['skipped_endpoints'])}")
     console.print(f"summary: {out_dir / 'summary.json'}")
@@ -96,113 +116,107 @@ def run_cmd(
 
 @trial_app.command("resume")
 def resume_cmd(
-    run_id: str = typer.Argument(..., help="Run id printed by `nadsim trial run`."),
+    run: str = typer.Argument(..., help="Run id printed by `nadsim trial run`, or the run's output directory."),
     workers: int | None = typer.Option(None, help="Worker processes (default: CPU count, at most 8)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
 ) -> None:
-    """Finish an interrupted run into its original output directory."""
+    """Finish an interrupted run into its original output directory (a lost registry entry is
+    rebuilt from the directory)."""
     from nadsim.trial import Registry, resume_trial
 
-    typer.echo(run_id)
     with _progress(progress, "resuming") as upd:
-        resume_trial(run_id, workers=_workers(workers), progress=upd)
+        run_id = resume_trial(run, workers=_workers(workers), progress=upd)
+    typer.echo(run_id)
     _print_summary(Path(Registry().run(run_id)["out_dir"]))
 
 
 @trial_app.command("status")
-def status_cmd(run_id: str = typer.Argument(..., help="Run id printed by `nadsim trial run`.")) -> None:
-    """Chunks done, status and timings of a run."""
+def status_cmd(run: str = typer.Argument(..., help="Run id, or the run's output directory.")) -> None:
+    """Chunks done, status (running only while a live process holds the run) and timings."""
     from nadsim.trial import trial_status
 
-    typer.echo(json.dumps(trial_status(run_id), indent=1))
+    typer.echo(json.dumps(trial_status(run), indent=1))
 
 
 @trial_app.command("list")
 def list_cmd() -> None:
     """Runs in the registry ($NADSIM_HOME or ~/.nadsim)."""
     from nadsim.trial import Registry
+    from nadsim.trial._lock import lock_holder
 
     for r in Registry().runs():
-        typer.echo(f"{r['run_id']}\t{r['status']}\tseed={r['seed']}\t{r['out_dir']}")
+        status = r["status"]
+        if status in ("running", "incomplete") and lock_holder(Path(r["out_dir"])) is None:
+            status = "interrupted"  # no live process holds it
+        typer.echo(f"{r['run_id']}\t{status}\tseed={r['seed']}\t{r['out_dir']}")
 
 
 @trial_app.command("power")
 def power_cmd(
-    target: str = typer.Argument(..., help="A finished run id, or a trial file (then --out is required)."),
-    out: Path | None = typer.Option(None, "--out", help="Output directory when running a trial file."),
+    run: str = typer.Argument(..., help="A finished run id or its output directory."),
     power: float = typer.Option(0.8, "--target", help="Target power."),
     replicates: int = typer.Option(1000, help="Replicate trials per n."),
-    grid: str | None = typer.Option(None, help="Comma-separated n per arm (default: the trial's grid, extended until it brackets the target)."),
-    workers: int | None = typer.Option(None, help="Worker processes (trial file only)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
+    grid: str | None = typer.Option(None, help="Comma-separated n per arm (default: the trial's grid)."),
 ) -> None:
-    """Subjects per arm for the target power under the model's distribution of effects."""
-    from nadsim.trial import Registry, run_trial
-    from nadsim.trial._power import ArmPool, n_for_power, power_curve, power_search
-    from nadsim.trial._run import build_model, effective_spec
+    """Power over n from a finished run's digital twins (replicate trials drawn from its pool)."""
+    from nadsim.trial._power import n_for_power, power_curve
+    from nadsim.trial._results import _measurement, load_chunks
+    from nadsim.trial._run import effective_spec, endpoint_outputs, resolve_run, trial_model
+    from nadsim.trial._twins import PotentialOutcomes, true_effect
 
     if not 0 < power < 1:
         raise InputError("--target", "a power in (0, 1)", power)
     if not 20 <= replicates <= 200_000:
         raise InputError("--replicates", "an integer in [20, 200000]", replicates)
-    reg = Registry()
-    if Path(target).is_file():
-        if out is None:
-            raise InputError("--out", "an output directory when the target is a trial file", None)
-        def started(run_id: str) -> None:
-            typer.echo(run_id)
-            sys.stdout.flush()
-
-        with _progress(progress, "simulating") as upd:
-            run_id = run_trial(target, out, workers=_workers(workers), progress=upd, on_start=started)
-    else:
-        run_id = target
+    run_id, reg = resolve_run(run)
     row = reg.run(run_id)
-    if row["status"] != "complete":
-        raise InputError("RUN_ID", "a complete run", row["status"], hint=f"`nadsim trial resume {run_id}` first")
+    if not str(row["status"]).startswith("complete"):
+        raise InputError("RUN", "a complete run", row["status"], hint=f"`nadsim trial resume {run_id}` first")
     spec = effective_spec(row["trial_text"], row["overrides"])
-    import pandas as pd
-
-    subj = pd.read_parquet(Path(row["out_dir"]) / "subjects.parquet")
-    subj = subj[subj["status"] == 0]
-    summary = json.loads((Path(row["out_dir"]) / "summary.json").read_text(encoding="utf-8"))
-    e = next(x for x in spec.endpoints if x.name == summary["primary_endpoint"])
-    times = spec.visit_times()
-    vb, vv = f"{e.output}@0h_true", f"{e.output}@{times[spec.visit_index(e)]:g}h_true"
     if grid:
         try:
             ns = sorted({int(x) for x in grid.split(",")})
         except ValueError:
             raise InputError("--grid", "comma-separated integers", grid) from None
+        if not ns or min(ns) < 3 or max(ns) > 100_000:
+            raise InputError("--grid", "subjects per arm, each in [3, 100000]", grid)
     else:
         ns = list(spec.power.n_grid)
+    out = Path(row["out_dir"])
+    model = trial_model(spec.model)
+    outputs, _ = endpoint_outputs(spec, model)
+    long = load_chunks(run_id, out, reg)
+    po = PotentialOutcomes.from_long(long[long["draw"] < 0], tuple(a.name for a in spec.arms), outputs,
+                                     spec.visit_times())
+    e = _measurement(spec, next(x for x in spec.endpoints if x.name == spec.primary().name))
+    if e.binary:
+        raise InputError("primary endpoint", "a continuous endpoint for `trial power`", e.kind)
     result = {}
     for k, a in enumerate(spec.arms):
         if a.name == spec.control:
             continue
-        pc, pt = (ArmPool(subj.loc[subj.arm == x, vb].to_numpy(), subj.loc[subj.arm == x, vv].to_numpy(),
-                          subj.loc[subj.arm == x, "draw"].to_numpy()) for x in (spec.control, a.name))
-        if grid:
-            curve = power_curve(pc, pt, e, ns, replicates=replicates, alpha=spec.analysis.alpha, seed=spec.seed,
-                                key=(k,))
-            nt = n_for_power(curve, power)
-        else:
-            curve, nt = power_search(pc, pt, e, ns, target=power, replicates=replicates, alpha=spec.analysis.alpha,
-                                     seed=spec.seed, key=(k,))
-        result[a.name] = {"endpoint": e.name, "curve": curve, "n_for_target": nt}
-        console.print(f"{a.name} vs {spec.control} ({e.name}): n per arm for {power:.0%} power = "
-                      f"{nt['n_first_grid_point']} (grid), {nt['n_fit']} (probit fit) {nt['note']}", highlight=False)
+        pool = po.pool(e.output, spec.visit_index(e), spec.control, a.name)
+        te = true_effect(pool, e, level=spec.analysis.level)
+        curve = power_curve(pool, e, ns, replicates=replicates, alpha=spec.analysis.alpha, seed=spec.seed, key=(k,))
+        nt = n_for_power(curve, power, delta=te["estimate"], delta_ci=te["ci"], alpha=spec.analysis.alpha)
+        result[a.name] = {"endpoint": e.name, "true_effect": te, "curve": curve, "n_for_target": nt}
+        console.print(f"{a.name} vs {spec.control} ({e.name}): true effect {te['estimate']:.4g} "
+                      f"[{te['ci'][0]:.4g}, {te['ci'][1]:.4g}]; n per arm for {power:.0%} power: "
+                      + (f"{nt['n_first_grid_point']} (grid)" if nt["reached_in_grid"] else
+                         f"not reached within the grid; normal approximation {_fmt_n(nt['n_normal_approx'])}"),
+                      highlight=False)
         for c in curve:
-            console.print(f"  n = {c['n']:>6}: power {c['power']:.3f} +/- {1.96 * c['mc_se']:.3f}", highlight=False)
-    with atomic_path(Path(row["out_dir"]) / "power.json") as tmp:
-        tmp.write_text(json.dumps({"run_id": run_id, "model": build_model(spec.model).name, "target": power,
+            console.print(f"  n = {c['n']:>6}: power {c['power']:.3f} +/- {c['mc_se']:.3f} (MC SE)", highlight=False)
+    with atomic_path(out / "power.json") as tmp:
+        tmp.write_text(json.dumps({"run_id": run_id, "model": model.name, "target": power,
                                    "replicates": replicates, "arms": result}, indent=1), encoding="utf-8")
 
 
 @trial_app.command("report")
-def report_cmd(run_id: str = typer.Argument(..., help="Run id printed by `nadsim trial run`.")) -> None:
+def report_cmd(run: str = typer.Argument(..., help="Run id printed by `nadsim trial run`, or its output directory.")) -> None:
     """Write report.html (tables, time courses with bands, power curve, forest plot) into the run's directory."""
     from nadsim.trial._report import write_report
+    from nadsim.trial._run import resolve_run
 
-    path = write_report(run_id)
+    path = write_report(resolve_run(run)[0])
     console.print(f"report written to {path}")

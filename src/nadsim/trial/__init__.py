@@ -1,13 +1,18 @@
-"""In-silico trials: trial files, resumable chunked runs, ANCOVA analysis, power, reports."""
+"""In-silico trials: digital twins, replicate trials from one super-population, power and
+assurance, resumable chunked runs, ANCOVA/MMRM analysis, prespecified subgroups, reports."""
 
 from nadsim.trial._analysis import ancova as ancova
+from nadsim.trial._analysis import holm as holm
+from nadsim.trial._analysis import interaction_test as interaction_test
+from nadsim.trial._analysis import mmrm as mmrm
 from nadsim.trial._analysis import proportion_test as proportion_test
 from nadsim.trial._analysis import t_test_power as t_test_power
-from nadsim.trial._power import ArmPool as ArmPool
+from nadsim.trial._power import assurance_curve as assurance_curve
+from nadsim.trial._power import n_for_assurance as n_for_assurance
 from nadsim.trial._power import n_for_power as n_for_power
 from nadsim.trial._power import power_at as power_at
 from nadsim.trial._power import power_curve as power_curve
-from nadsim.trial._power import power_search as power_search
+from nadsim.trial._power import replicate_trials as replicate_trials
 from nadsim.trial._registry import Registry as Registry
 from nadsim.trial._registry import registry_path as registry_path
 from nadsim.trial._run import resume_trial as resume_trial
@@ -17,7 +22,11 @@ from nadsim.trial._spec import Endpoint as Endpoint
 from nadsim.trial._spec import TrialSpec as TrialSpec
 from nadsim.trial._spec import load_trial as load_trial
 from nadsim.trial._spec import parse_trial as parse_trial
+from nadsim.trial._twins import PotentialOutcomes as PotentialOutcomes
+from nadsim.trial._twins import TwinPool as TwinPool
+from nadsim.trial._twins import true_effect as true_effect
 
-__all__ = ["ArmPool", "Endpoint", "Registry", "TrialSpec", "ancova", "load_trial", "n_for_power",
-           "parse_trial", "power_at", "power_curve", "power_search", "proportion_test", "registry_path",
-           "resume_trial", "run_trial", "t_test_power", "trial_status"]
+__all__ = ["Endpoint", "PotentialOutcomes", "Registry", "TrialSpec", "TwinPool", "ancova", "assurance_curve", "holm",
+           "interaction_test", "load_trial", "mmrm", "n_for_assurance", "n_for_power", "parse_trial", "power_at",
+           "power_curve", "proportion_test", "registry_path", "replicate_trials", "resume_trial", "run_trial",
+           "t_test_power", "trial_status", "true_effect"]

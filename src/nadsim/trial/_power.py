@@ -1,126 +1,155 @@
-"""Power by simulation: resample virtual subjects, add fresh measurement error, analyse.
+"""Replicate trials from one super-population: power, the probability of success, assurance.
 
-Each replicate trial draws ``n`` subjects per arm with replacement from that arm's simulated
-pool (so the model's spread of individual responses carries over), adds new measurement
-error at baseline and at the visit, and runs the trial's analysis. Power is the share of
-replicates with p < alpha. With several calibration-uncertainty draws, replicate ``r``
-resamples only subjects of draw ``r mod U``, so power averages over the uncertainty of the
-typical effect ("assurance") rather than pooling it into the variability.
+A replicate trial draws ``n`` patients per arm from the common pool of digital twins
+(:class:`~nadsim.trial._twins.TwinPool`): different patients in each arm, each contributing
+the potential outcome of the arm it was drawn into, plus fresh measurement error at baseline
+and at the visit and a fresh unexplained subject effect. While ``2 n`` fits in the pool the
+patients are drawn without replacement (a random split of the pool, as a real randomisation
+would do), so the mean of the replicate estimates is the pool's average treatment effect; when
+``2 n`` exceeds the pool, patients are drawn with replacement and ``pool_reuse`` says how many
+draws repeat a patient. Power is the share of replicates with ``p < alpha``; the probability of
+success also asks the estimate to point the favourable way (``Endpoint.better``).
+
+Assurance averages the probability of success over the parameter-uncertainty draws
+(``nadsim.calibration.parameter_draws``): each draw has its own pool of twins, and its Monte
+Carlo SE is the SD of the per-draw probabilities over sqrt(draws), which holds both the spread
+between draws and the replicate noise within each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
-from nadsim._errors import InputError
 from nadsim.population._covariates import KEY_REPLICATE
 from nadsim.trial._analysis import ancova, endpoint_values, observe, proportion_test
 from nadsim.trial._spec import Endpoint
+from nadsim.trial._twins import TwinPool
 
-__all__ = ["ArmPool", "n_for_power", "power_at", "power_curve", "power_search"]
+__all__ = ["assurance_curve", "n_for_assurance", "n_for_power", "n_normal_approx", "power_at", "power_curve",
+           "replicate_trials"]
 
-
-@dataclass(frozen=True)
-class ArmPool:
-    """True (noise-free) values of one output for the simulated subjects of one arm."""
-
-    base: np.ndarray  # (m,) value at the baseline visit
-    visit: np.ndarray  # (m,) value at the endpoint's visit
-    draw: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # (m,) uncertainty draw
-
-    def __post_init__(self) -> None:
-        if self.base.shape != self.visit.shape or self.base.ndim != 1 or self.base.size == 0:
-            raise InputError("pool", "matching non-empty 1-D arrays of baseline and visit values", self.base.shape)
-        if self.draw.size == 0:
-            object.__setattr__(self, "draw", np.zeros(self.base.size, dtype=int))
+_BLOCK = 2_000_000  # patients x replicates held in memory at once
 
 
-def _replicate_stats(pool_c: ArmPool, pool_t: ArmPool, e: Endpoint, n: int, R: int,
-                     rng: np.random.Generator, level: float):
-    draws = np.unique(pool_c.draw)
-    p = np.empty(R)
-    est = np.empty(R)
-    for k, u in enumerate(draws):
-        rows = np.arange(k, R, draws.size)
-        if rows.size == 0:
-            continue
-        ic = np.flatnonzero(pool_c.draw == u)
-        it = np.flatnonzero(pool_t.draw == u)
-        if ic.size == 0 or it.size == 0:
-            raise InputError("uncertainty draws", "subjects of every draw in every arm", f"draw {u}")
-        sc = ic[rng.integers(0, ic.size, (rows.size, n))]
-        st = it[rng.integers(0, it.size, (rows.size, n))]
-        base = np.concatenate([pool_c.base[sc], pool_t.base[st]], axis=1)
-        vis = np.concatenate([pool_c.visit[sc], pool_t.visit[st]], axis=1)
-        z = rng.standard_normal((3, *base.shape))
+def _rng(seed: int, key: Sequence[int], n: int) -> np.random.Generator:
+    ss = np.random.SeedSequence(int(seed), spawn_key=(KEY_REPLICATE, *map(int, key), int(n)))
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+def _draw_patients(rng: np.random.Generator, N: int, n: int, R: int) -> np.ndarray:
+    """``(R, 2n)`` pool indices: the first ``n`` columns are the control arm."""
+    if 2 * n <= N:
+        return rng.permuted(np.tile(np.arange(N), (R, 1)), axis=1)[:, : 2 * n]
+    return rng.integers(0, N, (R, 2 * n))
+
+
+def replicate_trials(pool: TwinPool, e: Endpoint, n: int, R: int, rng: np.random.Generator, *,
+                     level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and p values of ``R`` replicate trials with ``n`` patients per arm."""
+    est, p = np.empty(R), np.empty(R)
+    block = max(1, _BLOCK // max(pool.size, 2 * n))
+    g = np.concatenate([np.zeros(n), np.ones(n)])
+    for r0 in range(0, R, block):
+        rows = min(block, R - r0)
+        idx = _draw_patients(rng, pool.size, n, rows)
+        treated = np.broadcast_to(g.astype(bool), idx.shape)
+        base = pool.base[idx]
+        vis = np.where(treated, pool.trt[idx], pool.ctrl[idx])
+        z = rng.standard_normal((3, *idx.shape))
         ob = observe(base, z[0], noise_sd=e.noise_sd, noise_cv=e.noise_cv, round_=e.round, clip=e.clip)
         ov = observe(vis + e.subject_sd * z[2], z[1], noise_sd=e.noise_sd, noise_cv=e.noise_cv, round_=e.round,
                      clip=e.clip)
         y = endpoint_values(e.kind, ob, ov, e.cut)
-        g = np.concatenate([np.zeros((rows.size, n)), np.ones((rows.size, n))], axis=1)
-        res = proportion_test(y, g, level=level) if e.binary else ancova(y, ob, g, level=level)
-        p[rows] = res.p
-        est[rows] = res.estimate
-    return p, est
+        gg = np.broadcast_to(g, idx.shape)
+        res = proportion_test(y, gg, level=level) if e.binary else ancova(y, ob, gg, level=level)
+        est[r0:r0 + rows], p[r0:r0 + rows] = res.estimate, res.p
+    return est, p
 
 
-def power_at(pool_c: ArmPool, pool_t: ArmPool, e: Endpoint, n: int, *, replicates: int = 500,
-             alpha: float = 0.05, seed: int = 0, key: Sequence[int] = (), level: float = 0.95) -> dict:
-    """Power (and its Monte-Carlo SE) of one comparison at ``n`` subjects per arm."""
-    ss = np.random.SeedSequence(int(seed), spawn_key=(KEY_REPLICATE, *map(int, key), int(n)))
-    rng = np.random.Generator(np.random.PCG64(ss))
-    p, est = _replicate_stats(pool_c, pool_t, e, int(n), int(replicates), rng, level)
+def _success(est: np.ndarray, p: np.ndarray, e: Endpoint, alpha: float) -> np.ndarray:
+    sig = p < alpha
+    return sig if e.favourable == 0 else sig & (np.sign(est) == e.favourable)
+
+
+def power_at(pool: TwinPool, e: Endpoint, n: int, *, replicates: int = 500, alpha: float = 0.05, seed: int = 0,
+             key: Sequence[int] = (), level: float = 0.95) -> dict:
+    """Power, probability of success and the replicate estimates' mean, each with its MC SE."""
+    R = int(replicates)
+    est, p = replicate_trials(pool, e, int(n), R, _rng(seed, key, n), level=level)
     pw = float(np.mean(p < alpha))
-    return {"n": int(n), "power": pw, "mc_se": float(np.sqrt(pw * (1 - pw) / replicates)),
-            "mean_estimate": float(np.mean(est)), "replicates": int(replicates)}
+    ps = float(np.mean(_success(est, p, e, alpha)))
+    sd = float(np.std(est, ddof=1)) if R > 1 else float("nan")
+    reuse = 0.0 if 2 * n <= pool.size else 1.0 - pool.size * (1 - np.exp(-2 * n / pool.size)) / (2 * n)
+    return {"n": int(n), "power": pw, "mc_se": float(np.sqrt(pw * (1 - pw) / R)),
+            "success": ps, "success_mc_se": float(np.sqrt(ps * (1 - ps) / R)),
+            "mean_estimate": float(np.mean(est)), "se_mean_estimate": sd / np.sqrt(R), "sd_estimate": sd,
+            "replicates": R, "pool_reuse": float(reuse)}
 
 
-def power_curve(pool_c: ArmPool, pool_t: ArmPool, e: Endpoint, ns: Sequence[int], *, replicates: int = 500,
-                alpha: float = 0.05, seed: int = 0, key: Sequence[int] = ()) -> list[dict]:
-    return [power_at(pool_c, pool_t, e, n, replicates=replicates, alpha=alpha, seed=seed, key=key) for n in ns]
+def power_curve(pool: TwinPool, e: Endpoint, ns: Sequence[int], *, replicates: int = 500, alpha: float = 0.05,
+                seed: int = 0, key: Sequence[int] = ()) -> list[dict]:
+    return [power_at(pool, e, n, replicates=replicates, alpha=alpha, seed=seed, key=key) for n in ns]
 
 
-def n_for_power(curve: list[dict], target: float = 0.8) -> dict:
-    """Subjects per arm for ``target`` power: first grid point reaching it, and a probit fit.
-
-    The fit uses ``probit(power) ~ a + b sqrt(n)``, the large-sample shape of the power of a
-    z test (its noncentrality grows with sqrt(n)); only points with 0.02 < power < 0.98 enter.
-    """
-    ns = np.array([c["n"] for c in curve], dtype=float)
-    pw = np.array([c["power"] for c in curve])
-    first = next((int(n) for n, p in zip(ns, pw, strict=True) if p >= target), None)
-    ok = (pw > 0.02) & (pw < 0.98)
-    fit = None
-    if ok.sum() >= 2:
-        b, a = np.polyfit(np.sqrt(ns[ok]), stats.norm.ppf(pw[ok]), 1)
-        if b > 0:
-            root = (stats.norm.ppf(target) - a) / b
-            if root > 0:
-                fit = int(np.ceil(root**2))
-    return {"target": target, "n_first_grid_point": first, "n_fit": fit,
-            "reached_in_grid": first is not None,
-            "note": "" if first is not None else "target not reached on the grid; n_fit is an extrapolation"}
+def n_normal_approx(delta: float, sd_estimate: float, n_ref: int, *, alpha: float = 0.05,
+                    target: float = 0.8) -> int | None:
+    """Patients per arm for ``target`` power at effect ``delta`` by the normal approximation:
+    the SD of the estimate at ``n_ref`` scales as ``1/sqrt(n)``, so
+    ``n = n_ref (z_{1-alpha/2} + z_target)^2 sd^2 / delta^2`` (``None`` for a zero effect)."""
+    if not np.isfinite(delta) or delta == 0 or not np.isfinite(sd_estimate):
+        return None
+    k = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(target)
+    return int(np.ceil(n_ref * (k * sd_estimate / delta) ** 2))
 
 
-def power_search(pool_c: ArmPool, pool_t: ArmPool, e: Endpoint, ns: Sequence[int], *, target: float = 0.8,
-                 replicates: int = 500, alpha: float = 0.05, seed: int = 0, key: Sequence[int] = (),
-                 n_max: int = 100_000) -> tuple[list[dict], dict]:
-    """Power on the grid ``ns``, extended until it brackets ``target``; then :func:`n_for_power`.
+def n_for_power(curve: list[dict], target: float = 0.8, *, delta: float | None = None,
+                delta_ci: Sequence[float] | None = None, alpha: float = 0.05) -> dict:
+    """Patients per arm for ``target`` power: the first grid point reaching it, else the normal
+    approximation at the true effect ``delta`` from the largest grid point's estimate SD (with
+    the same at the ends of the effect's interval, ``None`` where the interval reaches 0)."""
+    first = next((c["n"] for c in curve if c["power"] >= target), None)
+    out: dict = {"target": target, "n_first_grid_point": first, "reached_in_grid": first is not None,
+                 "grid_max": curve[-1]["n"]}
+    if delta is not None:
+        ref = curve[-1]
+        out["n_normal_approx"] = n_normal_approx(delta, ref["sd_estimate"], ref["n"], alpha=alpha, target=target)
+        if delta_ci is not None:
+            lo, hi = sorted(float(x) for x in delta_ci)
+            ends = [] if lo <= 0 <= hi else [n_normal_approx(x, ref["sd_estimate"], ref["n"], alpha=alpha, target=target)
+                                             for x in (lo, hi)]
+            out["n_normal_approx_range"] = sorted(ends) if ends else [None, None]
+    out["note"] = ("" if first is not None else
+                   f"not reached within the grid (n <= {curve[-1]['n']} per arm); n_normal_approx extrapolates "
+                   "from the largest grid point")
+    return out
 
-    The grid is doubled upwards while no point reaches the target (up to ``n_max``) and halved
-    downwards while every point exceeds it (down to 3 per arm), so that the probit fit has
-    points on both sides of the target.
-    """
-    def at(grid: Sequence[int]) -> list[dict]:
-        return power_curve(pool_c, pool_t, e, grid, replicates=replicates, alpha=alpha, seed=seed, key=key)
 
-    curve = at(sorted(set(ns)))
-    while max(c["power"] for c in curve) < target and curve[-1]["n"] < n_max:
-        curve += at([min(2 * curve[-1]["n"], n_max)])
-    while min(c["power"] for c in curve) >= target and curve[0]["n"] > 3:
-        curve = at([max(curve[0]["n"] // 2, 3)]) + curve
-    return curve, n_for_power(curve, target)
+def assurance_curve(pools: Sequence[TwinPool], e: Endpoint, ns: Sequence[int], *, replicates: int = 500,
+                    alpha: float = 0.05, seed: int = 0, key: Sequence[int] = ()) -> list[dict]:
+    """Assurance (mean probability of success over the draws' pools) at each ``n``, with its MC SE.
+
+    ``replicates`` is split evenly over the draws (at least 20 per draw)."""
+    D = len(pools)
+    per = max(20, int(np.ceil(replicates / max(D, 1))))
+    out = []
+    for n in ns:
+        ps = np.array([power_at(pl, e, n, replicates=per, alpha=alpha, seed=seed, key=(*key, 1000 + d))["success"]
+                       for d, pl in enumerate(pools)])
+        out.append({"n": int(n), "assurance": float(ps.mean()),
+                    "mc_se": float(ps.std(ddof=1) / np.sqrt(D)) if D > 1 else float("nan"),
+                    "draws": D, "replicates_per_draw": per,
+                    "success_by_draw_quantiles": {q: float(np.quantile(ps, float(q))) for q in ("0.1", "0.5", "0.9")}})
+    return out
+
+
+def n_for_assurance(curve: list[dict], target: float = 0.8) -> dict:
+    """First grid point whose assurance reaches ``target``; otherwise says so with the best seen."""
+    first = next((c["n"] for c in curve if c["assurance"] >= target), None)
+    best = max(curve, key=lambda c: c["assurance"])
+    return {"target": target, "n": first, "reached_in_grid": first is not None, "grid_max": curve[-1]["n"],
+            "note": "" if first is not None else
+            (f"not reached within the grid (n <= {curve[-1]['n']} per arm; highest assurance "
+             f"{best['assurance']:.3f} at n = {best['n']})")}

@@ -5,6 +5,11 @@ found from its id alone. A chunk counts as done only when its Parquet file was w
 temporary name, flushed to disk (fsync), renamed into place atomically **and** its row (with
 the file's SHA-256) was committed afterwards. A run killed at any moment therefore leaves
 either a complete, registered chunk, or something that is ignored and recomputed.
+
+The registry is not the only copy: each chunk's checksum is also written beside it
+(``chunks/ID.parquet.sha256.json``) and the run's metadata to ``OUT/run.json`` with the trial
+file in ``OUT/trial.toml``, so ``nadsim trial resume OUT`` re-registers a run whose registry was
+lost (see :func:`nadsim.trial._run.resolve_run`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from nadsim._errors import InputError
+from nadsim._files import atomic_write_bytes
 
 __all__ = ["Registry", "atomic_write_bytes", "atomic_write_parquet", "registry_path", "sha256_file"]
 
@@ -65,34 +71,14 @@ def registry_path() -> Path:
     return base / "registry.sqlite"
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> str:
-    """Write ``data`` to ``path`` via temp file + fsync + rename; returns its SHA-256."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return hashlib.sha256(data).hexdigest()
-
-
 def atomic_write_parquet(df: pd.DataFrame, path: Path) -> str:
+    """Write ``df`` as Parquet through :func:`nadsim._files.atomic_write_bytes`; returns its SHA-256."""
     import io
 
     buf = io.BytesIO()
     df.to_parquet(buf, index=False, engine="pyarrow")
     return atomic_write_bytes(path, buf.getvalue())
+
 
 
 def sha256_file(path: Path) -> str | None:
@@ -111,16 +97,30 @@ class Registry:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=60.0)
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")
-            con.executescript(_SCHEMA)
+            con = sqlite3.connect(self.path, timeout=60.0)
+        except sqlite3.Error as exc:
+            raise self._unreadable(exc) from None
+        try:
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=FULL")
+                con.executescript(_SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                raise self._unreadable(exc) from None
             con.row_factory = sqlite3.Row
             with con:
                 yield con
         finally:
             con.close()
+
+    def _unreadable(self, exc: Exception) -> InputError:
+        return InputError("registry", "a readable SQLite registry", f"{self.path}: {exc}",
+                          hint="move it aside; `nadsim trial resume OUT_DIR` re-registers a run from its directory")
+
+    def has_run(self, run_id: str) -> bool:
+        with self._db() as con:
+            return con.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
 
     def create_run(self, **row: Any) -> None:
         cols = ", ".join(row)

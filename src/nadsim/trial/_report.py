@@ -77,6 +77,7 @@ def write_report(run_id: str, registry: Registry | None = None, *, lang: str = "
                   endpoints=list(summary["endpoints"].items()), primary=summary["primary_endpoint"],
                   noise={k: _noise_text(b.get("noise")) for k, b in summary["endpoints"].items()},
                   subgroups=list(summary["subgroups"].items()), power=list(summary["power"].values()),
+                  warnings=summary.get("warnings", []), placebo_response=summary.get("placebo_response"),
                   skipped=list(summary["skipped_endpoints"].items()), figures=images,
                   footer=translator(lang)("report.footer.trial", version=summary.get("nadsim_version", "")))
     target = out / "report.html"

@@ -15,20 +15,31 @@ from nadsim.population._covariates import KEY_NOISE
 from nadsim.trial._analysis import (
     ancova,
     endpoint_values,
+    holm,
+    interaction_test,
     mean_ci,
+    mmrm,
     observe,
     proportion_test,
     wilson,
 )
-from nadsim.trial._power import ArmPool, power_search
+from nadsim.trial._power import assurance_curve, n_for_assurance, n_for_power, power_curve
 from nadsim.trial._registry import Registry, atomic_write_bytes, atomic_write_parquet, sha256_file
 from nadsim.trial._spec import Endpoint, TrialSpec
+from nadsim.trial._twins import PotentialOutcomes, true_effect
 
-__all__ = ["finalize", "load_chunks", "observed_endpoints"]
+__all__ = ["PLACEBO_RESPONSE_RANGE", "SMALL_SUBGROUP_ARM", "finalize", "load_chunks", "observed_endpoints"]
+
+#: placebo response (>= 50 % drop) in antidepressant RCTs, 35-40 %: Furukawa 2016 Lancet
+#: Psychiatry (252 trials, 26,324 placebo patients), ../shared/data/kinetics.csv row
+#: "placebo response rate (>=50% reduction)". A check on the model, never a tuning target.
+PLACEBO_RESPONSE_RANGE = (0.35, 0.40)
+#: a subgroup arm below this many patients gets a warning (its estimate is mostly noise)
+SMALL_SUBGROUP_ARM = 20
 
 
 def load_chunks(run_id: str, out: Path, reg: Registry) -> pd.DataFrame:
-    """All registered chunks whose checksum matches, concatenated (long: subject x visit)."""
+    """All registered chunks whose checksum matches, concatenated (long: subject x arm x visit)."""
     frames = []
     for _cid, row in sorted(reg.chunks(run_id).items()):
         path = out / row["path"]
@@ -141,81 +152,243 @@ def _endpoint_block(df: pd.DataFrame, spec: TrialSpec, e: Endpoint, unit: str) -
     return block
 
 
-def finalize(run_id: str, spec: TrialSpec, model: Model, out: Path, reg: Registry) -> dict[str, Any]:
+def _measurement(spec: TrialSpec, e: Endpoint) -> Endpoint:
+    """``e`` with the measurement settings of its output (those of the first endpoint naming it)."""
+    first = next(x for x in spec.endpoints if x.output == e.output)
+    return e.model_copy(update={k: getattr(first, k) for k in ("noise_sd", "noise_cv", "subject_sd", "round", "clip")})
+
+
+def _pool_noise(spec: TrialSpec, po: PotentialOutcomes, outputs: list[str], e: Endpoint) -> np.ndarray:
+    """The ``(3, N_ok)`` error normals (baseline, visit, subject effect) of each pool patient for
+    ``e``: the same draws the observed trial uses for that patient, shared by the arms."""
+    T = po.times.size
+    z = _noise(spec.seed, po.subject, len(outputs) * (T + 1)).reshape(po.subject.size, len(outputs), T + 1)
+    k, j = outputs.index(e.output), spec.visit_index(e)
+    return np.stack([z[:, k, 0], z[:, k, j], z[:, k, T]])[:, po.ok]
+
+
+def _observed_long(long: pd.DataFrame, spec: TrialSpec) -> pd.DataFrame:
+    """The simulated trial: each of the first ``A n`` pool patients under its randomised arm."""
+    from nadsim.trial._run import allocation
+
+    pick = pd.DataFrame([(int(s), arm) for arm, subj in allocation(spec).items() for s in subj],
+                        columns=["subject", "arm"])
+    return long.merge(pick, on=["subject", "arm"], how="inner")
+
+
+def _mmrm_block(ok: pd.DataFrame, spec: TrialSpec, e: Endpoint, arm: str) -> dict[str, Any]:
+    times = spec.visit_times()
+    sub = ok[ok["arm"].isin([spec.control, arm])]
+    rows = []
+    base = sub[f"{e.output}@0h"].to_numpy(dtype=float)
+    for t in times[1:spec.visit_index(e) + 1]:
+        rows.append(pd.DataFrame({"subject": sub["subject"].to_numpy(), "visit": float(t),
+                                  "y": sub[f"{e.output}@{t:g}h"].to_numpy(dtype=float) - base, "base": base,
+                                  "treat": (sub["arm"] == arm).to_numpy(dtype=float)}))
+    if not rows or len(sub) < 6:
+        return {"estimate": None, "note": "needs post-baseline visits and at least 6 subjects"}
+    try:
+        return {**mmrm(pd.concat(rows, ignore_index=True), level=spec.analysis.level), "contrast": f"{arm} - {spec.control}"}
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        return {"estimate": None, "note": f"the mixed model could not be fitted: {exc}"}
+
+
+def _subgroups(ok: pd.DataFrame, spec: TrialSpec, po: PotentialOutcomes, endpoints: list[Endpoint],
+               primary: Endpoint, outputs: list[str], unit_of: Any, warn: list[str]) -> dict[str, Any]:
+    """Prespecified subgroups only: treatment-by-subgroup interaction on the primary endpoint
+    (Holm-adjusted over subgroups x active arms), descriptive within-subgroup estimates, the
+    twins' true effect inside the subgroup, and a warning for any arm under 20 patients."""
+    out: dict[str, Any] = {}
+    tests: list[tuple[str, str]] = []
+    pvals: list[float] = []
+    base_col = f"{primary.output}@0h"
+    times = spec.visit_times()
+    jp = spec.visit_index(primary)
+    for sg in spec.subgroups:
+        member = sg.mask(ok)
+        n = {a.name: int(((ok["arm"] == a.name) & member).sum()) for a in spec.arms}
+        n_out = {a.name: int(((ok["arm"] == a.name) & ~member).sum()) for a in spec.arms}
+        small = sorted({a for a, k in {**n}.items() if k < SMALL_SUBGROUP_ARM})
+        block: dict[str, Any] = {
+            "where": sg.where, "prespecified": True, "n": n, "n_outside": n_out,
+            "share": float(member.mean()) if member.size else None,
+            "endpoints": {e.name: _endpoint_block(ok[member], spec, e, unit_of(e.output)) for e in endpoints},
+            "interaction": {}, "true_effect": {}, "warnings": []}
+        if small:
+            msg = (f"subgroup {sg.name}: arm(s) {', '.join(small)} have fewer than {SMALL_SUBGROUP_ARM} patients "
+                   f"({', '.join(f'{a} {n[a]}' for a in small)}); its estimates are descriptive and mostly noise")
+            block["warnings"].append(msg)
+            warn.append(msg)
+        pool_member = sg.mask(po.covariates)[po.ok]
+        for a in spec.arms:
+            if a.name == spec.control:
+                continue
+            sub = ok[ok["arm"].isin([spec.control, a.name])]
+            m = sg.mask(sub)
+            if m.all() or not m.any() or min(n[spec.control], n[a.name], n_out[spec.control], n_out[a.name]) < 2:
+                block["interaction"][a.name] = {"p": None, "note": "too few patients in or outside the subgroup"}
+            else:
+                y = sub[primary.name].to_numpy(dtype=float)
+                it = interaction_test(y, None if primary.binary else sub[base_col].to_numpy(dtype=float),
+                                      (sub["arm"] == a.name).to_numpy(dtype=float), m.astype(float))
+                block["interaction"][a.name] = {**it, "endpoint": primary.name}
+                tests.append((sg.name, a.name))
+                pvals.append(it["p"])
+            twin = po.pool(primary.output, jp, spec.control, a.name)
+            if pool_member.sum() >= 2:
+                from nadsim.trial._twins import TwinPool
+
+                sel = TwinPool(twin.base[pool_member], twin.ctrl[pool_member], twin.trt[pool_member])
+                z = _pool_noise(spec, po, outputs, primary)[:, pool_member] if primary.binary else None
+                block["true_effect"][a.name] = true_effect(sel, primary, level=spec.analysis.level, z=z)
+        out[sg.name] = block
+    for (sg_name, arm), p_adj in zip(tests, holm(pvals), strict=True):
+        out[sg_name]["interaction"][arm]["p_holm"] = float(p_adj)
+        out[sg_name]["interaction"][arm]["family_size"] = len(tests)
+    del times
+    return out
+
+
+def _placebo_response(spec: TrialSpec, po: PotentialOutcomes, outputs: list[str], warn: list[str]) -> dict[str, Any] | None:
+    """The placebo arm's response rate over the whole pool (observed values, the model's own
+    placebo response), checked against :data:`PLACEBO_RESPONSE_RANGE`."""
+    e = next((x for x in spec.endpoints if x.kind == "response" and x.output in outputs), None)
+    if e is None:
+        return None
+    e = _measurement(spec, e)
+    twin = po.pool(e.output, spec.visit_index(e), spec.control, spec.control)
+    te = true_effect(twin, e, level=spec.analysis.level, z=_pool_noise(spec, po, outputs, e))
+    rate, n = te["control_mean"], te["n_patients"]
+    lo, hi = wilson(rate * n, n, spec.analysis.level)
+    inside = PLACEBO_RESPONSE_RANGE[0] <= rate <= PLACEBO_RESPONSE_RANGE[1]
+    res = {"endpoint": e.name, "arm": spec.control, "rate": rate, "ci": [lo, hi], "n_patients": n,
+           "expected": list(PLACEBO_RESPONSE_RANGE), "within_expected": inside,
+           "source": "Furukawa 2016 Lancet Psychiatry, doi:10.1016/S2215-0366(16)30307-8 (kinetics.csv)",
+           "note": "the model's own rate (not tuned); the expected range is a check"}
+    if not inside:
+        msg = (f"placebo response rate {100 * rate:.1f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f} %) is outside the "
+               f"35-40 % of antidepressant trials (Furukawa 2016); effects relative to placebo inherit this")
+        res["warning"] = msg
+        warn.append(msg)
+    return res
+
+
+def _design(spec: TrialSpec, po: PotentialOutcomes, draws: list[PotentialOutcomes], primary: Endpoint, outputs: list[str],
+            arm: str, key: int, warn: list[str]) -> dict[str, Any]:
+    """True effect, replicate trials at n per arm, the power curve, assurance and the n that
+    would settle it, for one active arm on the primary endpoint."""
+    j = spec.visit_index(primary)
+    twin = po.pool(primary.output, j, spec.control, arm)
+    z = _pool_noise(spec, po, outputs, primary) if primary.binary else None
+    te = true_effect(twin, primary, level=spec.analysis.level, z=z)
+    R, alpha, n0 = spec.power.replicates, spec.analysis.alpha, spec.population.n_per_arm
+    ns = sorted(set(spec.power.n_grid) | {n0})
+    curve = power_curve(twin, primary, ns, replicates=R, alpha=alpha, seed=spec.seed, key=(key,))
+    at_n = next(c for c in curve if c["n"] == n0)
+    rep = {"n": R, "n_per_arm": n0, "mean_effect": at_n["mean_estimate"], "se_mean_effect": at_n["se_mean_estimate"],
+           "sd_effect": at_n["sd_estimate"], "pool_reuse": at_n["pool_reuse"],
+           "z_vs_true_effect": (at_n["mean_estimate"] - te["estimate"]) / at_n["se_mean_estimate"]
+           if at_n["se_mean_estimate"] > 0 else None}
+    if rep["z_vs_true_effect"] is not None and abs(rep["z_vs_true_effect"]) > 3:
+        warn.append(f"{arm}: the replicate mean differs from the true effect by {rep['z_vs_true_effect']:.1f} MC SE")
+    nfp = n_for_power(curve, spec.power.target, delta=te["estimate"], delta_ci=te["ci"], alpha=alpha)
+    block: dict[str, Any] = {
+        "endpoint": primary.name, "contrast": f"{arm} - {spec.control}", "true_effect": te, "replicates": rep,
+        "at_n_per_arm": at_n["power"], "mc_se": at_n["mc_se"], "success_at_n_per_arm": at_n["success"],
+        "curve": curve, "n_for_target": nfp, "pool_size": twin.size,
+        "method": (f"{R} replicate trials per n, each drawing different patients per arm from one pool of "
+                   f"{twin.size} digital twins (without replacement while 2n <= pool), with fresh measurement "
+                   "error; power = share with p < alpha")}
+    pools = [d.pool(primary.output, j, spec.control, arm) for d in draws if d.ok.sum() >= 2]
+    if pools:
+        ac = assurance_curve(pools, primary, ns, replicates=R, alpha=alpha, seed=spec.seed, key=(key,))
+        at = next(c for c in ac if c["n"] == n0)
+        effects = [true_effect(p_, primary, level=spec.analysis.level,
+                               z=_pool_noise(spec, d, outputs, primary)[:, :] if primary.binary else None)["estimate"]
+                   for p_, d in zip(pools, [d for d in draws if d.ok.sum() >= 2], strict=True)]
+        block["assurance"] = {
+            "at_n_per_arm": at["assurance"], "mc_se": at["mc_se"], "curve": ac,
+            "n_for_target": n_for_assurance(ac, spec.power.target), "draws": len(pools),
+            "draws_failed": len(draws) - len(pools), "source": spec.assurance.source,
+            "patients_per_draw": spec.assurance.patients_per_draw,
+            "true_effect_by_draw": {"quantiles": {q: float(np.quantile(effects, float(q))) for q in ("0.1", "0.5", "0.9")},
+                                    "share_favourable": float(np.mean(np.sign(effects) == primary.favourable))
+                                    if primary.favourable else None},
+            "method": ("probability of success (p < alpha with the favourable sign) averaged over parameter draws "
+                       "from nadsim.calibration.parameter_draws; each draw has its own pool of twins, resampled "
+                       "with replacement; MC SE = SD over draws / sqrt(draws)")}
+    return block
+
+
+def finalize(run_id: str, spec: TrialSpec, model: Model, out: Path, reg: Registry, *,
+             failed_chunks: dict[str, str] | None = None) -> dict[str, Any]:
+    from nadsim import __version__
     from nadsim.simulate import DISCLAIMER
     from nadsim.trial._run import endpoint_outputs
 
     outputs, skipped = endpoint_outputs(spec, model)
     long = load_chunks(run_id, out, reg)
-    subj = observed_endpoints(spec, long, outputs)
+    arms = tuple(a.name for a in spec.arms)
+    times = spec.visit_times()
+    pool_long = long[long["draw"] < 0]
+    po = PotentialOutcomes.from_long(pool_long, arms, outputs, times)
+    draws = [PotentialOutcomes.from_long(g, arms, outputs, times) for _, g in long[long["draw"] >= 0].groupby("draw")]
+    subj = observed_endpoints(spec, _observed_long(pool_long, spec), outputs)
     ok = subj[subj["status"] == 0]
-    endpoints = [e for e in spec.endpoints if e.output in outputs]
+    endpoints = [_measurement(spec, e) for e in spec.endpoints if e.output in outputs]
     primary = spec.primary()
-    if primary.output not in outputs:
-        primary = endpoints[0]
-    # measurement settings of an output come from the first endpoint that names it
-    primary = primary.model_copy(update={k: getattr(next(e for e in spec.endpoints if e.output == primary.output), k)
-                                         for k in ("noise_sd", "noise_cv", "subject_sd", "round", "clip")})
+    primary = next((e for e in endpoints if e.name == primary.name), endpoints[0])
+    warn: list[str] = []
+    if failed_chunks:
+        warn.append(f"{len(failed_chunks)} chunk(s) failed twice and are left out: "
+                    + "; ".join(f"{k}: {v}" for k, v in sorted(failed_chunks.items())))
+    n_bad = int((~po.ok).sum())
+    if n_bad:
+        warn.append(f"{n_bad} of {po.ok.size} pool patients failed under some arm and are left out of every estimate")
     summary: dict[str, Any] = {
         "run_id": run_id, "trial": spec.name, "seed": spec.seed, "model": model.name, "model_hash": model.hash(),
-        "n_per_arm": spec.population.n_per_arm, "control": spec.control, "alpha": spec.analysis.alpha,
-        "level": spec.analysis.level, "visit_times_h": spec.visit_times().tolist(),
+        "nadsim_version": __version__,
+        "n_per_arm": spec.population.n_per_arm, "pool_size": int(po.ok.sum()), "control": spec.control,
+        "alpha": spec.analysis.alpha, "level": spec.analysis.level, "visit_times_h": times.tolist(),
         "arms": {a.name: {"regimen": a.regimen().describe(), "n": int((subj["arm"] == a.name).sum()),
                           "n_failed": int(((subj["arm"] == a.name) & (subj["status"] != 0)).sum())} for a in spec.arms},
-        "primary_endpoint": primary.name, "skipped_endpoints": skipped,
+        "primary_endpoint": primary.name, "skipped_endpoints": skipped, "failed_chunks": failed_chunks or {},
         "endpoints": {}, "subgroups": {}, "power": {},
         "disclaimer": DISCLAIMER,
     }
     for e in endpoints:
-        summary["endpoints"][e.name] = _endpoint_block(ok, spec, e, model.unit_of(e.output))
-    for sg in spec.subgroups:
-        mask = sg.mask(ok)
-        part = ok[mask]
-        summary["subgroups"][sg.name] = {
-            "where": sg.where, "n": {a.name: int((part["arm"] == a.name).sum()) for a in spec.arms},
-            "share": float(mask.mean()) if mask.size else None,
-            "endpoints": {e.name: _endpoint_block(part, spec, e, model.unit_of(e.output)) for e in endpoints}}
-    # power for the primary endpoint, every active arm vs control
-    times = spec.visit_times()
-    j = spec.visit_index(primary)
-    col_b, col_v = f"{primary.output}@0h_true", f"{primary.output}@{times[j]:g}h_true"
-
-    def pool(arm: str, frame: pd.DataFrame) -> ArmPool:
-        r = frame[frame["arm"] == arm]
-        return ArmPool(r[col_b].to_numpy(dtype=float), r[col_v].to_numpy(dtype=float), r["draw"].to_numpy(dtype=int))
-
-    ns = sorted(set(spec.power.n_grid) | {spec.population.n_per_arm})
+        block = _endpoint_block(ok, spec, e, model.unit_of(e.output))
+        z = _pool_noise(spec, po, outputs, e) if e.binary else None
+        block["true_effects"] = {a: true_effect(po.pool(e.output, spec.visit_index(e), spec.control, a), e,
+                                                level=spec.analysis.level, z=z)
+                                 for a in arms if a != spec.control}
+        if e.kind == "change":
+            block["mmrm"] = {a: _mmrm_block(ok, spec, e, a) for a in arms if a != spec.control}
+        summary["endpoints"][e.name] = block
+    summary["subgroups"] = _subgroups(ok, spec, po, endpoints, primary, outputs, model.unit_of, warn)
+    summary["placebo_response"] = _placebo_response(spec, po, outputs, warn)
     for k, a in enumerate(spec.arms):
-        if a.name == spec.control:
-            continue
-        curve, n_target = power_search(pool(spec.control, ok), pool(a.name, ok), primary, ns,
-                                       target=spec.power.target, replicates=spec.power.replicates,
-                                       alpha=spec.analysis.alpha, seed=spec.seed, key=(k,))
-        at_n = next(c for c in curve if c["n"] == spec.population.n_per_arm)
-        # the effect the replicates resample: the model's (noise-free) effect in the simulated pools;
-        # its interval reflects only between-subject variability of the model, i.e. pool size
-        pc, pt = pool(spec.control, ok), pool(a.name, ok)
-        yb = np.concatenate([pc.base, pt.base])
-        yv = np.concatenate([pc.visit, pt.visit])
-        g = np.concatenate([np.zeros(pc.base.size), np.ones(pt.base.size)])
-        if primary.binary:
-            true = proportion_test(endpoint_values(primary.kind, yb, yv, primary.cut), g)
-        else:
-            true = ancova(endpoint_values(primary.kind, yb, yv, primary.cut), yb, g)
-        summary["power"][a.name] = {"endpoint": primary.name, "contrast": f"{a.name} - {spec.control}",
-                                    "at_n_per_arm": at_n["power"], "mc_se": at_n["mc_se"], "curve": curve,
-                                    "n_for_target": n_target,
-                                    "model_effect": {"estimate": float(true.estimate[0]),
-                                                     "ci": [float(true.low[0]), float(true.high[0])],
-                                                     "note": "noise-free effect in the simulated pools; a wide "
-                                                             "interval means n_per_arm is too small to pin it"},
-                                    "method": "resampled virtual subjects + fresh measurement error, "
-                                              f"{spec.power.replicates} replicate trials per n"}
+        if a.name != spec.control:
+            summary["power"][a.name] = _design(spec, po, draws, primary, outputs, a.name, k, warn)
     active = next(a.name for a in spec.arms if a.name != spec.control)
     eff = summary["endpoints"][primary.name]["effects"][active]
+    d = summary["power"][active]
     summary["treatment_effect"] = {"endpoint": primary.name, "arm": active, **eff}
     summary["per_arm"] = summary["endpoints"][primary.name]["arms"]
-    summary["power_at_n"] = summary["power"][active]["at_n_per_arm"]
+    # the contract read by outside checks: the first active arm against control, primary endpoint
+    summary["true_effect"] = {**d["true_effect"], "endpoint": primary.name, "contrast": d["contrast"],
+                              "unit": summary["endpoints"][primary.name]["unit"]}
+    summary["replicates"] = d["replicates"]
+    summary["power_curve"] = [{k2: c[k2] for k2 in ("n", "power", "mc_se", "success", "success_mc_se", "mean_estimate")}
+                              for c in d["curve"]]
+    summary["power_at_n"] = d["at_n_per_arm"]
+    summary["n_for_power"] = d["n_for_target"]
+    summary["assurance"] = d["assurance"]["at_n_per_arm"] if "assurance" in d else None
+    summary["assurance_mc_se"] = d["assurance"]["mc_se"] if "assurance" in d else None
+    summary["n_for_assurance"] = d["assurance"]["n_for_target"] if "assurance" in d else None
+    if "assurance" not in d:
+        warn.append("assurance not computed ([assurance] draws = 0 or every draw failed)")
+    summary["warnings"] = warn
     summary = _clean(summary)
     atomic_write_parquet(subj, out / "subjects.parquet")
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1, sort_keys=True).encode())

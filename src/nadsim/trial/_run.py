@@ -14,7 +14,8 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,14 +24,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nadsim._errors import InputError
+from nadsim._errors import InputError, NadsimError
+from nadsim._procs import process_pool
 from nadsim.model import Model
 from nadsim.population import CovariateModel, Uncertainty, Variability, run_batch, sample_population
 from nadsim.population._covariates import KEY_ALLOCATION
+from nadsim.trial._lock import RunLock, lock_holder
 from nadsim.trial._registry import Registry, atomic_write_bytes, atomic_write_parquet, sha256_file
 from nadsim.trial._spec import TrialSpec, parse_trial
 
-__all__ = ["Chunk", "build_model", "effective_spec", "plan", "resume_trial", "run_trial", "trial_model", "trial_status"]
+__all__ = ["Chunk", "allocation", "build_model", "effective_spec", "plan", "resolve_run", "resume_trial", "run_trial",
+           "trial_model", "trial_status"]
 
 ProgressFn = Callable[[int, int], None]
 
@@ -115,11 +119,18 @@ def endpoint_outputs(spec: TrialSpec, model: Model) -> tuple[list[str], dict[str
 
 
 # ------------------------------------------------------------------ plan
+#: subject ids of assurance draw d start at (d + 1) * DRAW_STRIDE, apart from the pool's 0 .. N-1
+DRAW_STRIDE = 2**32
+
+
 @dataclass(frozen=True)
 class Chunk:
+    """Patients simulated together under every arm; ``draw`` -1: the trial's own parameters,
+    ``d >= 0``: parameter-uncertainty draw ``d`` (assurance)."""
+
     chunk_id: str
-    arm: str
     subjects: tuple[int, ...]
+    draw: int = -1
 
     @property
     def filename(self) -> str:
@@ -127,7 +138,8 @@ class Chunk:
 
 
 def allocation(spec: TrialSpec) -> dict[str, np.ndarray]:
-    """Seeded randomisation of subjects ``0 .. A n - 1`` to the ``A`` arms (n each)."""
+    """Seeded randomisation of pool patients ``0 .. A n - 1`` to the ``A`` arms (n each): the
+    simulated trial observes each of them under the arm they were randomised to."""
     n, A = spec.population.n_per_arm, len(spec.arms)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(spec.seed, spawn_key=(KEY_ALLOCATION,))))
     perm = rng.permutation(n * A)
@@ -136,44 +148,89 @@ def allocation(spec: TrialSpec) -> dict[str, np.ndarray]:
 
 def plan(spec: TrialSpec) -> list[Chunk]:
     size = spec.solver.chunk_size
-    out = []
-    for arm, subj in allocation(spec).items():
-        for k in range(0, subj.size, size):
-            out.append(Chunk(f"{arm}-{k // size:05d}", arm, tuple(int(s) for s in subj[k:k + size])))
+    N = spec.pool_size
+    out = [Chunk(f"pool-{k // size:05d}", tuple(range(k, min(k + size, N)))) for k in range(0, N, size)]
+    M = spec.assurance.patients_per_draw
+    for d in range(spec.assurance.draws):
+        first = (d + 1) * DRAW_STRIDE
+        out += [Chunk(f"draw{d:04d}-{k // size:05d}", tuple(range(first + k, first + min(k + size, M))), d)
+                for k in range(0, M, size)]
     return out
 
 
+@lru_cache(maxsize=4)
+def _draw_models(text: str, overrides_json: str) -> tuple[Model, ...]:
+    """The model under each parameter-uncertainty draw (``parameter_draws``, seeded by the trial)."""
+    from nadsim.calibration import parameter_draws
+
+    spec, model = _spec_and_model(text, overrides_json)
+    if not spec.assurance.draws:
+        return ()
+    draws = parameter_draws(model, spec.assurance.draws, seed=spec.seed, source=spec.assurance.source)
+    return tuple(model.with_parameters(d) for d in draws)
+
+
 # ------------------------------------------------------------------ one chunk (runs in a worker)
+def _fault_hook(chunk_id: str) -> None:
+    """Fault injection for the crash tests: ``NADSIM_FAULT_CHUNK=<id>`` kills the worker process
+    that simulates that chunk while the file ``NADSIM_FAULT_ONCE`` exists (it is removed first,
+    so the retry succeeds), or every time when that variable is unset."""
+    if os.environ.get("NADSIM_FAULT_CHUNK") != chunk_id:
+        return
+    once = os.environ.get("NADSIM_FAULT_ONCE")
+    if once:
+        try:
+            os.unlink(once)
+        except FileNotFoundError:
+            return
+    os._exit(13)
+
+
 def simulate_chunk(text: str, overrides_json: str, chunk: Chunk, out_dir: str) -> dict[str, Any]:
+    """Simulate the chunk's patients under every arm (same parameter rows, so the engine's
+    baseline cache serves every arm after the first) and store them with a checksum beside."""
     t0 = time.perf_counter()
+    _fault_hook(chunk.chunk_id)
     spec, model = _spec_and_model(text, overrides_json)
     cov, var, unc = population_models(spec, model)
-    pop = sample_population(model=model, seed=spec.seed, subjects=np.array(chunk.subjects),
+    source = model if chunk.draw < 0 else _draw_models(text, overrides_json)[chunk.draw]
+    pop = sample_population(model=source, seed=spec.seed, subjects=np.array(chunk.subjects),
                             covariates=cov, variability=var, uncertainty=unc)
-    arm = next(a for a in spec.arms if a.name == chunk.arm)
     times = spec.visit_times()
     outs, _ = endpoint_outputs(spec, model)
-    res = run_batch(model, arm.regimen(), times, pop.params, backend=spec.solver.backend, device=spec.solver.device,
-                    rtol=spec.solver.rtol, atol=spec.solver.atol, chunk_size=len(chunk.subjects),
-                    keep_states=any(o not in {r.name for r in model.rules} for o in outs))
-    ti = np.searchsorted(res.times, times)
+    rules = {r.name for r in model.rules}
     n, T = len(pop), times.size
-    df = pd.DataFrame({
-        "subject": np.repeat(pop.subjects, T).astype(np.int64),
-        "arm": chunk.arm,
-        "time_h": np.tile(times, n),
-        "status": np.repeat(res.status.astype(np.int64), T),
-        "draw": np.repeat(pop.draw.astype(np.int64), T),
-    })
-    for o in outs:
-        df[o] = res.get(o)[:, ti].reshape(-1)
-    for c in pop.covariates.columns:
-        df[f"cov_{c}"] = np.repeat(pop.covariates[c].to_numpy(), T)
+    frames, n_failed = [], 0
+    for arm in spec.arms:
+        res = run_batch(model, arm.regimen(), times, pop.params, backend=spec.solver.backend, device=spec.solver.device,
+                        rtol=spec.solver.rtol, atol=spec.solver.atol, chunk_size=n,
+                        keep_states=any(o not in rules for o in outs))
+        ti = np.searchsorted(res.times, times)
+        df = pd.DataFrame({
+            "subject": np.repeat(pop.subjects, T).astype(np.int64),
+            "arm": arm.name,
+            "time_h": np.tile(times, n),
+            "status": np.repeat(res.status.astype(np.int64), T),
+            "draw": np.int64(chunk.draw),
+        })
+        for o in outs:
+            df[o] = res.get(o)[:, ti].reshape(-1)
+        for c in pop.covariates.columns:
+            df[f"cov_{c}"] = np.repeat(pop.covariates[c].to_numpy(), T)
+        frames.append(df)
+        n_failed = max(n_failed, int(np.sum(res.status != 0)))
     path = Path(out_dir) / chunk.filename
     path.parent.mkdir(parents=True, exist_ok=True)
-    sha = atomic_write_parquet(df, path)
-    return {"chunk_id": chunk.chunk_id, "path": chunk.filename, "sha256": sha, "n_subjects": n,
-            "n_failed": int(np.sum(res.status != 0)), "elapsed_s": time.perf_counter() - t0}
+    sha = atomic_write_parquet(pd.concat(frames, ignore_index=True), path)
+    info = {"chunk_id": chunk.chunk_id, "path": chunk.filename, "sha256": sha, "n_subjects": n,
+            "n_failed": n_failed, "elapsed_s": time.perf_counter() - t0}
+    # the checksum also lives beside the chunk, so a lost registry can be rebuilt from the directory
+    atomic_write_bytes(_sidecar(path), json.dumps(info, sort_keys=True).encode())
+    return info
+
+
+def _sidecar(chunk_path: Path) -> Path:
+    return chunk_path.with_name(chunk_path.name + ".sha256.json")
 
 
 # ------------------------------------------------------------------ orchestration
@@ -207,34 +264,151 @@ def run_trial(trial_file: Path | str, out_dir: Path | str, *, seed: int | None =
                          hint=f"it holds run {other}; resume it with `nadsim trial resume {other}` or pick a new --out")
     reg = registry or Registry()
     run_id = _new_run_id(spec)
-    reg.create_run(run_id=run_id, created=time.time(), trial_name=spec.name, trial_sha256=sha, trial_text=text,
-                   overrides=json.dumps(overrides, sort_keys=True), model_name=model.name, model_hash=model.hash(),
-                   seed=spec.seed, out_dir=str(out), status="running", n_chunks=len(plan(spec)),
-                   started=time.time(), nadsim_version=__version__)
-    atomic_write_bytes(marker, json.dumps({"run_id": run_id, "registry": str(reg.path)}, indent=1).encode())
-    atomic_write_bytes(out / "trial.toml", text.encode())
-    if on_start:
-        on_start(run_id)
-    _execute(run_id, reg, workers=workers, progress=progress)
+    row = {"run_id": run_id, "created": time.time(), "trial_name": spec.name, "trial_sha256": sha,
+           "overrides": json.dumps(overrides, sort_keys=True), "model_name": model.name, "model_hash": model.hash(),
+           "seed": spec.seed, "n_chunks": len(plan(spec)), "nadsim_version": __version__}
+    with RunLock(out, "run"):
+        # the directory holds everything the registry does, so a lost registry can be rebuilt from it
+        atomic_write_bytes(out / "trial.toml", text.encode())
+        atomic_write_bytes(marker, json.dumps({**row, "registry": str(reg.path)}, indent=1, sort_keys=True).encode())
+        reg.create_run(**row, trial_text=text, out_dir=str(out), status="running", started=time.time())
+        if on_start:
+            on_start(run_id)
+        _execute(run_id, reg, workers=workers, progress=progress)
     return run_id
 
 
-def resume_trial(run_id: str, *, workers: int = 1, progress: ProgressFn | None = None,
-                 registry: Registry | None = None) -> str:
-    """Finish a run that was interrupted (or re-verify a finished one); returns its id."""
+def resolve_run(target: str | Path, registry: Registry | None = None) -> tuple[str, Registry]:
+    """A run id, or a run's output directory (its ``run.json``); a run missing from the registry
+    (lost or moved registry) is re-registered from its directory, chunks from their checksums."""
     reg = registry or Registry()
-    reg.run(run_id)
-    _execute(run_id, reg, workers=workers, progress=progress)
+    path = Path(target).expanduser()
+    if not (path / "run.json").is_file():
+        if path.exists() or os.sep in str(target):
+            raise InputError("RUN", "a run id or a run's output directory (with run.json)", str(target))
+        reg.run(str(target))
+        return str(target), reg
+    meta = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    run_id = str(meta["run_id"])
+    if not reg.has_run(run_id):
+        text = (path / "trial.toml").read_text(encoding="utf-8")
+        keys = ("created", "trial_name", "trial_sha256", "overrides", "model_name", "model_hash", "seed", "n_chunks",
+                "nadsim_version")
+        missing = [k for k in keys if k not in meta]
+        if missing:
+            raise InputError("run.json", "a run directory written by this nadsim (with the run's metadata)",
+                             f"missing {', '.join(missing)}")
+        reg.create_run(run_id=run_id, **{k: meta[k] for k in keys}, trial_text=text, out_dir=str(path.resolve()),
+                       status="interrupted", started=meta["created"])
+    elif Path(reg.run(run_id)["out_dir"]) != path.resolve():
+        reg.update_run(run_id, out_dir=str(path.resolve()))  # the directory was moved
+    return run_id, reg
+
+
+def resume_trial(run: str | Path, *, workers: int = 1, progress: ProgressFn | None = None,
+                 registry: Registry | None = None) -> str:
+    """Finish an interrupted run (or re-verify a finished one), given its id or its output
+    directory; returns its id. Holds the run's lock: a second resume says who holds it."""
+    run_id, reg = resolve_run(run, registry)
+    out = Path(reg.run(run_id)["out_dir"])
+    if not out.is_dir():
+        raise InputError("out_dir", "the run's output directory", str(out))
+    with RunLock(out, "resume"):
+        _execute(run_id, reg, workers=workers, progress=progress)
     return run_id
 
 
-def _done_chunks(reg: Registry, run_id: str, out: Path) -> set[str]:
-    """Chunks registered *and* whose file is present with the registered checksum."""
+def _done_chunks(reg: Registry, run_id: str, out: Path, chunks: list[Chunk] | None = None) -> set[str]:
+    """Chunks whose file is present with the registered checksum; a chunk the registry lacks
+    counts (and is registered) when its file matches the checksum stored beside it."""
     ok = set()
-    for cid, row in reg.chunks(run_id).items():
+    rows = reg.chunks(run_id)
+    for cid, row in rows.items():
         if sha256_file(out / row["path"]) == row["sha256"]:
             ok.add(cid)
+    for c in chunks or ():
+        if c.chunk_id in rows:
+            continue
+        side = _sidecar(out / c.filename)
+        try:
+            info = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and sha256_file(out / c.filename) == info.get("sha256"):
+            reg.add_chunk(run_id, **{k: info[k] for k in ("chunk_id", "path", "sha256", "n_subjects", "n_failed",
+                                                         "elapsed_s")})
+            ok.add(c.chunk_id)
     return ok
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, BrokenProcessPool):
+        return "its worker process died (killed or crashed)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int,
+            done: Callable[[Chunk, dict[str, Any]], None], first: dict[str, str]) -> None:
+    """Simulate ``todo`` on ``workers`` processes, at most ``workers`` chunks in flight, so that
+    when a worker dies (the pool breaks) only the chunks in flight are suspects: they are put in
+    ``first`` with the reason, and the rest go on in a fresh pool."""
+    queue = list(todo)
+    while queue:
+        with process_pool(workers) as pool:
+            inflight: dict[Any, Chunk] = {}
+            broken = False
+            while (queue or inflight) and not broken:
+                while queue and len(inflight) < workers:
+                    c = queue.pop(0)
+                    inflight[pool.submit(simulate_chunk, text, ojson, c, str(out))] = c
+                ready, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for f in ready:
+                    c = inflight.pop(f)
+                    try:
+                        info = f.result()
+                    except NadsimError:
+                        raise
+                    except BrokenProcessPool as exc:
+                        first[c.chunk_id] = _failure(exc)
+                        broken = True
+                    except Exception as exc:  # a chunk's failure is recorded, the run goes on
+                        first[c.chunk_id] = _failure(exc)
+                    else:
+                        done(c, info)
+            for f, c in inflight.items():  # the pool broke under them: suspects too
+                try:
+                    done(c, f.result())
+                except NadsimError:
+                    raise
+                except Exception as exc:
+                    first[c.chunk_id] = _failure(exc)
+
+
+def _run_chunks(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int,
+                done: Callable[[Chunk, dict[str, Any]], None]) -> dict[str, str]:
+    """Simulate ``todo``; a chunk that fails (its worker died or it raised) is retried once,
+    alone in a fresh worker, then reported failed with its reason (returned: id -> reason)."""
+    first: dict[str, str] = {}
+    if workers <= 1:
+        for c in todo:
+            try:
+                done(c, simulate_chunk(text, ojson, c, str(out)))
+            except NadsimError:
+                raise
+            except Exception as exc:  # a chunk's failure is recorded, the run goes on
+                first[c.chunk_id] = _failure(exc)
+    else:
+        _pooled(todo, text, ojson, out, workers, done, first)
+    failed: dict[str, str] = {}
+    for c in (c for c in todo if c.chunk_id in first):
+        try:  # the retry runs alone, so a chunk that kills its worker cannot take others with it
+            with process_pool(1) as pool:
+                done(c, pool.submit(simulate_chunk, text, ojson, c, str(out)).result())
+        except NadsimError:
+            raise
+        except Exception as exc:
+            failed[c.chunk_id] = f"failed twice: {first[c.chunk_id]}; then {_failure(exc)}"
+    return failed
 
 
 def _execute(run_id: str, reg: Registry, *, workers: int, progress: ProgressFn | None) -> None:
@@ -250,49 +424,52 @@ def _execute(run_id: str, reg: Registry, *, workers: int, progress: ProgressFn |
         raise InputError("out_dir", "the run's output directory", str(out))
     ojson = json.dumps(overrides, sort_keys=True)
     chunks = plan(spec)
-    done = _done_chunks(reg, run_id, out)
+    done = _done_chunks(reg, run_id, out, chunks)
     todo = [c for c in chunks if c.chunk_id not in done]
     total = sum(len(c.subjects) for c in chunks)
-    finished = total - sum(len(c.subjects) for c in todo)
+    finished = [total - sum(len(c.subjects) for c in todo)]
     reg.update_run(run_id, status="running", attempts=int(row.get("attempts") or 0) + 1)
     if progress:
-        progress(finished, total)
+        progress(finished[0], total)
     t0 = time.perf_counter()
-    if todo and workers <= 1:
-        for c in todo:
-            info = simulate_chunk(text, ojson, c, str(out))
-            reg.add_chunk(run_id, **info)
-            finished += len(c.subjects)
-            if progress:
-                progress(finished, total)
-    elif todo:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending = {pool.submit(simulate_chunk, text, ojson, c, str(out)): c for c in todo}
-            while pending:
-                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in ready:
-                    c = pending.pop(f)
-                    reg.add_chunk(run_id, **f.result())
-                    finished += len(c.subjects)
-                    if progress:
-                        progress(finished, total)
+
+    def register(c: Chunk, info: dict[str, Any]) -> None:
+        reg.add_chunk(run_id, **info)
+        finished[0] += len(c.subjects)
+        if progress:
+            progress(finished[0], total)
+
+    failed = _run_chunks(todo, text, ojson, out, workers, register) if todo else {}
     reg.add_compute(run_id, time.perf_counter() - t0)
-    missing = [c.chunk_id for c in chunks if c.chunk_id not in _done_chunks(reg, run_id, out)]
+    complete = _done_chunks(reg, run_id, out, chunks)
+    missing = [c.chunk_id for c in chunks if c.chunk_id not in complete and c.chunk_id not in failed]
     if missing:
         reg.update_run(run_id, status="incomplete")
-        raise InputError("run", "all chunks complete", f"{len(missing)} missing", hint=f"resume with `nadsim trial resume {run_id}`")
+        raise InputError("run", "all chunks complete", f"{len(missing)} missing",
+                         hint=f"resume with `nadsim trial resume {run_id}`")
+    if len(failed) == len(chunks) or not any(c.draw < 0 and c.chunk_id in complete for c in chunks):
+        reg.update_run(run_id, status="failed")
+        raise InputError("run", "at least one chunk of the pool simulated", f"{len(failed)} failed chunk(s)",
+                         hint="; ".join(f"{k}: {v}" for k, v in sorted(failed.items())[:3]))
     from nadsim.trial._results import finalize
 
-    finalize(run_id, spec, model, out, reg)
-    reg.update_run(run_id, status="complete", finished=time.time())
+    finalize(run_id, spec, model, out, reg, failed_chunks=failed)
+    reg.update_run(run_id, status="complete" if not failed else "complete_with_failures", finished=time.time())
 
 
-def trial_status(run_id: str, registry: Registry | None = None) -> dict[str, Any]:
-    reg = registry or Registry()
+def trial_status(run: str | Path, registry: Registry | None = None) -> dict[str, Any]:
+    """A run's state; ``running`` only while a live process holds its lock, else ``interrupted``."""
+    run_id, reg = resolve_run(run, registry)
     row = reg.run(run_id)
     spec = effective_spec(row["trial_text"], row["overrides"])
-    done = _done_chunks(reg, run_id, Path(row["out_dir"]))
-    return {"run_id": run_id, "status": row["status"], "out_dir": row["out_dir"], "chunks_done": len(done),
+    out = Path(row["out_dir"])
+    done = _done_chunks(reg, run_id, out)
+    status = row["status"]
+    holder = lock_holder(out)
+    if status in ("running", "incomplete") and holder is None:
+        status = "interrupted"
+    return {"run_id": run_id, "status": status, "held_by": holder, "out_dir": row["out_dir"],
+            "chunks_done": len(done),
             "chunks_total": len(plan(spec)), "compute_s": row["compute_s"], "seed": row["seed"],
             "model_hash": row["model_hash"], "trial_sha256": row["trial_sha256"]}
 

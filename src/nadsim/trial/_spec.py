@@ -21,7 +21,7 @@ from nadsim._errors import InputError
 from nadsim._units import parse_quantity
 from nadsim.dosing import Regimen, parse_regimen
 
-__all__ = ["Arm", "Endpoint", "Subgroup", "TrialSpec", "load_trial", "parse_trial"]
+__all__ = ["Arm", "Assurance", "Endpoint", "Subgroup", "TrialSpec", "load_trial", "parse_trial"]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 _WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>|==|!=)\s*([-+0-9.eE]+)\s*$")
@@ -74,7 +74,8 @@ class Endpoint(BaseModel):
     course that the model does not explain (a random subject effect added to every post-baseline
     visit, drawn once per subject), so that the spread of changes matches trial data.
     Measurement settings are shared by all endpoints of one output: the first endpoint naming
-    the output defines them.
+    the output defines them. ``better`` (``lower``/``higher``) says which direction of the
+    treatment effect is a success (for assurance and the probability of success).
     """
 
     model_config = _STRICT
@@ -89,8 +90,18 @@ class Endpoint(BaseModel):
     round: bool = False
     clip: tuple[float, float] | None = None
     primary: bool = False
+    better: Literal["lower", "higher"] | None = None
     noise_source: str = "assumed"
     description: str = ""
+
+    @property
+    def favourable(self) -> int:
+        """+1 when higher is better, -1 when lower is, 0 when unstated (then success is any p < alpha).
+
+        Unstated: response and remission are better when higher; other kinds have no direction."""
+        if self.better is not None:
+            return 1 if self.better == "higher" else -1
+        return 1 if self.binary else 0
 
     @property
     def binary(self) -> bool:
@@ -129,8 +140,13 @@ class Subgroup(BaseModel):
 
 
 class Population(BaseModel):
+    """``n_per_arm`` subjects per arm in the simulated trial; ``pool`` virtual patients in the
+    super-population, each simulated under every arm (default: twice the trial's subjects), from
+    which the replicate trials draw different patients per arm."""
+
     model_config = _STRICT
     n_per_arm: int = Field(100, ge=2, le=1_000_000)
+    pool: int | None = Field(None, ge=4, le=1_000_000)
     covariates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     variability: dict[str, float] | None = None
     uncertainty_draws: int = Field(1, ge=1, le=10_000)
@@ -143,6 +159,17 @@ class Analysis(BaseModel):
     control: str | None = None
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
     level: float = Field(0.95, gt=0.5, lt=1.0)
+
+
+class Assurance(BaseModel):
+    """Parameter uncertainty for assurance: ``draws`` parameter sets from
+    :func:`nadsim.calibration.parameter_draws` (``source``), each with ``patients_per_draw``
+    virtual patients simulated under every arm; ``draws = 0`` turns assurance off."""
+
+    model_config = _STRICT
+    draws: int = Field(10, ge=0, le=10_000)
+    patients_per_draw: int = Field(20, ge=4, le=100_000)
+    source: str = "prior"
 
 
 class Power(BaseModel):
@@ -184,6 +211,7 @@ class TrialSpec(BaseModel):
     subgroups: list[Subgroup] = Field(default_factory=list)
     analysis: Analysis = Field(default_factory=Analysis)
     power: Power = Field(default_factory=Power)
+    assurance: Assurance = Field(default_factory=Assurance)
     solver: Solver = Field(default_factory=Solver)
 
     @model_validator(mode="after")
@@ -205,6 +233,12 @@ class TrialSpec(BaseModel):
     @property
     def control(self) -> str:
         return self.analysis.control or self.arms[0].name
+
+    @property
+    def pool_size(self) -> int:
+        """Virtual patients of the super-population (at least the trial's own subjects)."""
+        n_trial = self.population.n_per_arm * len(self.arms)
+        return max(self.population.pool or 2 * n_trial, n_trial)
 
     @property
     def duration_h(self) -> float:
@@ -257,6 +291,11 @@ class TrialSpec(BaseModel):
         except InputError as exc:
             raise InputError(f"population.covariates.{exc.got}" if exc.field == "population.covariates" else exc.field,
                              exc.expected, exc.got) from None
+        if self.assurance.draws:
+            from nadsim.calibration import DRAW_SOURCES
+
+            if self.assurance.source not in DRAW_SOURCES:
+                raise InputError("assurance.source", f"one of {', '.join(DRAW_SOURCES)}", self.assurance.source)
         for sg in self.subgroups:
             m = _WHERE.match(sg.where)
             if m and m.group(1) not in known:

@@ -1,0 +1,94 @@
+"""Trial benchmark (issue #14): the example trial end to end, as a user runs it.
+
+``nadsim trial run examples/trials/nmn-drip-depression.toml`` in a fresh process on 2 worker
+processes: 100 per arm, weekly visits, 8 weeks; 1000 digital twins under both arms, 20
+parameter draws x 40 twins for assurance (2,800 patients x 2 arms = 5,600 simulations), then
+the analysis (ANCOVA, MMRM, subgroups, 1000 replicate trials per n on a 9-point grid, and
+the assurance curve). The wall time is the whole command, Python start-up and worker
+start-up included; the machine and its load at the start are recorded because this box is
+shared and swings by tens of percent between runs.
+
+    python benchmarks/bench_trial.py --write     # appends a section to benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "trials" / "nmn-drip-depression.toml"
+RESULTS = Path(__file__).with_name("RESULTS.md")
+TARGET_S = 30.0
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def run(workers: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="nadsim-bench-trial-") as d:
+        env = {**os.environ, "NADSIM_HOME": str(Path(d) / "home")}
+        load0 = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-m", "nadsim", "trial", "run", str(EXAMPLE), "--out", str(Path(d) / "out"),
+                              "--workers", str(workers), "--no-progress"], env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if res.returncode != 0:
+            raise SystemExit(res.stderr)
+        s = json.loads((Path(d) / "out" / "summary.json").read_text(encoding="utf-8"))
+    return {"wall_s": wall, "load_at_start": load0, "summary": s, "stdout": res.stdout}
+
+
+def section(r: dict, workers: int) -> str:
+    s = r["summary"]
+    te, rep, nfp, nfa = s["true_effect"], s["replicates"], s["n_for_power"], s["n_for_assurance"]
+    pr = s.get("placebo_response") or {}
+    ok = "met" if r["wall_s"] < TARGET_S else "missed"
+    n80 = (f"{nfp['n_first_grid_point']} (grid)" if nfp["reached_in_grid"] else
+           f"not reached within the grid (<= {nfp['grid_max']}); normal approximation {nfp.get('n_normal_approx')} "
+           f"(over the effect's CI: {nfp.get('n_normal_approx_range')})")
+    return "\n".join([
+        "", "## Trial (issue #14)", "",
+        f"`python benchmarks/bench_trial.py --write` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"machine: {machine()}; load average at the start {r['load_at_start']:.1f} (shared box).", "",
+        "| what | value |", "|---|---|",
+        f"| example trial, whole `nadsim trial run` ({workers} workers) | {r['wall_s']:.1f} s (target < {TARGET_S:.0f} s: {ok}) |",
+        f"| patients simulated under both arms | {s['pool_size']} twins + assurance pools |",
+        f"| true effect ({te['contrast']}, {te['endpoint']}) | {te['estimate']:.3f} {te['unit']} "
+        f"[{te['ci'][0]:.3f}, {te['ci'][1]:.3f}] |",
+        f"| replicate mean +/- MC SE ({rep['n']} trials at {rep['n_per_arm']}/arm) | {rep['mean_effect']:.3f} +/- "
+        f"{rep['se_mean_effect']:.3f} |",
+        f"| power at {s['n_per_arm']}/arm | {s['power_at_n']:.3f} |",
+        f"| n/arm for 80 % power | {n80} |",
+        f"| assurance at {s['n_per_arm']}/arm | {s['assurance']:.3f} +/- {s['assurance_mc_se']:.3f} |",
+        f"| n/arm for 80 % assurance | {nfa['n'] if nfa['reached_in_grid'] else nfa['note']} |",
+        f"| placebo response rate (model) | {100 * pr.get('rate', float('nan')):.1f} % (trials 35-40 %) |",
+        ""])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--write", action="store_true", help="append the section to benchmarks/RESULTS.md")
+    a = ap.parse_args()
+    r = run(a.workers)
+    text = section(r, a.workers)
+    print(r["stdout"])
+    print(text)
+    if a.write:
+        with open(RESULTS, "a", encoding="utf-8") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
