@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from nadsim.model import Model, parse_expr
 from nadsim.model._expr import Expr
+from nadsim.simulate._compile import _needed_rules
 from nadsim.simulate._sparsity import Sparsity, lu_code, sparsity
 
 __all__ = ["model_source"]
@@ -72,23 +73,6 @@ class _Hoister:
         if _is_leaf(node):  # plain names and numbers stay; parameter-only rules are hoisted
             return self.take(self.rename[node.id]) if isinstance(node, ast.Name) and node.id in self.rules else None
         return self.take(Expr(text="", tree=node).to_python(self.rename))
-
-
-def _needed_rules(model: Model) -> list:
-    """Rules the derivatives use, directly or through other rules, in model order."""
-    by_name = {a.name: a for a in model.rules}
-    need: set[str] = set()
-    frontier: set[str] = set()
-    for r in model.reactions:
-        frontier |= parse_expr(r.rate, r.name).symbols
-    for st in model.states:
-        frontier |= parse_expr(st.rhs, st.name).symbols
-    while frontier:
-        n = frontier.pop()
-        if n in by_name and n not in need:
-            need.add(n)
-            frontier |= parse_expr(by_name[n].expr, n).symbols
-    return [a for a in model.rules if a.name in need]
 
 
 def _array_literal(values: tuple[int, ...] | list[int]) -> str:
