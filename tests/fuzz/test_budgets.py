@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 from nadsim.dosing import Dose, Regimen, parse_regimen
+from nadsim.library import get_model
 from nadsim.simulate import Status, compile_model, free_parameter_mask, simulate_batch
-from nadsim.simulate._api import default_model
 
 HANG_S = 60.0
 
 
 @pytest.fixture(scope="module")
 def model():
-    return default_model()
+    return get_model()
 
 
 def _extreme_population(model, factor: float, n_extreme: int, seed: int = 3) -> np.ndarray:

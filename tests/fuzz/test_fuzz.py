@@ -229,13 +229,9 @@ def test_trial_toml(full, tmp_path):
 
 
 # ------------------------------------------------------------------ parameter tables
-PARAMS = ROOT / "src" / "nadsim" / "model" / "library" / "nad_core" / "parameters.toml"
+PARAMS = ROOT / "src" / "nadsim" / "library" / "nad_core" / "parameters.toml"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model/_parameter.py (_entry, not this helper's file): float(), len() and comparisons run on unvalidated "
-    "TOML values, so a table with value = 'abc', bounds = 'xx' or fitted_to = 3 raises ValueError/TypeError "
-    "instead of a ModelDefinitionError naming the entry; counted as tracebacks in docs/reliability.md"))
 @SIZE
 def test_parameter_tables(full, tmp_path):
     """nad_core's parameters.toml with hostile values, units and bounds (load_parameters); an

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -37,25 +32,6 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
 def fail(message: str, code: int = 2) -> None:
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
-    target = Path(path)
-    if target.exists() and target.is_dir():
-        raise NadsimError("out", "a file path, not a directory", str(target))
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.exists():
-        raise NadsimError("out", "a path in an existing directory", str(target))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".tmp", dir=parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def main() -> None:

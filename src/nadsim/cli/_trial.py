@@ -18,7 +18,8 @@ from rich.progress import (
 )
 
 from nadsim._errors import InputError
-from nadsim.cli._app import atomic_path, console, err_console
+from nadsim._files import atomic_path
+from nadsim.cli._app import console, err_console
 
 trial_app = typer.Typer(help="In-silico trials: run, resume after a crash, power, HTML report.", no_args_is_help=True)
 

@@ -88,7 +88,16 @@ class Parameter:
         return replace(self, value=float(value))
 
 
+def _number(x: object, field: str) -> float:
+    """A table number: an int or float (TOML has no other), or an error naming the entry."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise ModelDefinitionError(field, "a number", x)
+    return float(x)
+
+
 def _entry(name: str, raw: dict, where: str) -> Parameter:
+    if not isinstance(raw, dict):
+        raise ModelDefinitionError(f"{where}:{name}", "a table of value, unit, bounds, source, ...", raw)
     unit = str(raw.get("unit", "dimensionless"))
     try:
         unit_of(unit)
@@ -97,13 +106,19 @@ def _entry(name: str, raw: dict, where: str) -> Parameter:
     expr = raw.get("expr")
     if "value" not in raw and expr is None:
         raise ModelDefinitionError(f"{where}:{name}", "a `value` or an `expr`", raw)
-    value_raw = float(raw.get("value", float("nan") if expr is None else 0.0))
+    value_raw = _number(raw.get("value", float("nan") if expr is None else 0.0), f"{where}:{name}.value")
     value, canon = to_canonical(value_raw, unit)
     bounds_raw = raw.get("bounds", [value_raw, value_raw])
-    if len(bounds_raw) != 2 or bounds_raw[0] > bounds_raw[1]:
+    if not isinstance(bounds_raw, list | tuple) or len(bounds_raw) != 2:
         raise ModelDefinitionError(f"{where}:{name}.bounds", "[low, high] with low <= high", bounds_raw)
-    lo = to_canonical(float(bounds_raw[0]), unit)[0]
-    hi = to_canonical(float(bounds_raw[1]), unit)[0]
+    low, high = (_number(b, f"{where}:{name}.bounds") for b in bounds_raw)
+    if low > high:
+        raise ModelDefinitionError(f"{where}:{name}.bounds", "[low, high] with low <= high", bounds_raw)
+    lo = to_canonical(low, unit)[0]
+    hi = to_canonical(high, unit)[0]
+    for key in ("fitted_to", "tags"):
+        if not isinstance(raw.get(key, ()), list | tuple) or not all(isinstance(x, str) for x in raw.get(key, ())):
+            raise ModelDefinitionError(f"{where}:{name}.{key}", "a list of strings", raw.get(key))
     prov = Provenance(
         kind=str(raw.get("kind", "assumed")),
         grade=str(raw.get("grade", "E")),

@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from nadsim._errors import InputError
+from nadsim._files import atomic_write_text
 from nadsim._parallel import map_chunks
 from nadsim.dosing import Regimen
 from nadsim.model import Model
@@ -177,9 +178,9 @@ def simulate_batch(model: Model, regimen: Regimen | None, times: Sequence[float]
     attrs = metadata(model, regimen, None, slv.describe(), tol, n_subjects=n,
                       n_failed=int(np.count_nonzero(np.asarray(sink.status))))
     if outdir is not None:
-        (outdir / "meta.json").write_text(json.dumps({
+        atomic_write_text(outdir / "meta.json", json.dumps({
             **attrs, "times": t.tolist(), "state_names": list(cm.state_names), "rule_names": list(cm.rule_names),
-            "keep_states": bool(keep_states)}), encoding="utf-8")
+            "keep_states": bool(keep_states)}))
         states = np.load(outdir / "states.npy", mmap_mode="r") if keep_states else None
         return dataset(cm, t, np.load(outdir / "rules.npy", mmap_mode="r"), states,
                         np.load(outdir / "status.npy", mmap_mode="r"), attrs, squeeze=False)
