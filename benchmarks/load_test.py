@@ -10,8 +10,10 @@ the first and the last round (after warm-up).
     .venv/bin/python benchmarks/load_test.py                 # prints a Markdown section
     .venv/bin/python benchmarks/load_test.py --write         # also updates benchmarks/RESULTS.md
 
-Only loopback is ever contacted. The section it writes in RESULTS.md is ``## Web API load test``;
-other sections of that file are left untouched.
+    .venv/bin/python benchmarks/load_test.py --minutes 10 --write   # bounded soak (issue #15)
+
+Only loopback is ever contacted. The section it writes in RESULTS.md is ``## Web API load test``
+(``## Web API soak (issue #15)`` with ``--minutes``); other sections are left untouched.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Web API load test"
+SOAK_SECTION = "## Web API soak (issue #15)"
 
 DRIP = {"regimen": {"compound": "NMN", "route": "iv", "dose_mg": 300, "infusion_volume_mL": 100,
                     "infusion_rate_mL_min": 5}, "until_h": 24}
@@ -153,8 +156,9 @@ def main() -> int:
     growth = (rounds[-1]["rss"] - rounds[0]["rss"]) / rounds[0]["rss"]
     ok = errors == 0 and growth <= a.max_growth
     cpu = platform.processor() or platform.machine()
+    section = SOAK_SECTION if a.minutes else SECTION
     lines = [
-        SECTION,
+        section,
         "",
         f"`{' '.join(['.venv/bin/python', 'benchmarks/load_test.py', *sys.argv[1:]])}` — "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs ({cpu}), Python "
@@ -195,14 +199,14 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if a.write:
-        write_section(text)
+        write_section(text, section)
     return 0 if ok else 1
 
 
-def write_section(section: str) -> None:
+def write_section(section: str, title: str = SECTION) -> None:
     """Replace (or append) only this script's section of RESULTS.md."""
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pat = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pat = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     new = pat.sub(lambda _: section + "\n", old) if pat.search(old) else old.rstrip("\n") + "\n\n" + section + "\n"
     tmp = RESULTS.with_suffix(".md.tmp")
     tmp.write_text(new, encoding="utf-8")

@@ -31,8 +31,8 @@ from tests.fuzz._tally import Hang, Tally  # noqa: E402
 from nadsim._errors import NadsimError  # noqa: E402
 
 #: cases per surface: (seeded CI sample, full slow run)
-SIZES = {"units": (150, 4000), "cli": (8, 400), "trial_toml": (80, 2500), "parameters": (60, 2000),
-         "sbml": (16, 400), "http": (3, 60)}
+SIZES = {"units": (150, 5000), "cli": (8, 400), "trial_toml": (80, 2500), "parameters": (60, 2000),
+         "sbml": (16, 500), "http": (3, 80)}
 
 SIZE = pytest.mark.parametrize("full", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["sample", "full"])
 
