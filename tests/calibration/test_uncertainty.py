@@ -79,3 +79,20 @@ def test_prediction_intervals_are_ordered_and_relative_to_each_draws_baseline(sy
     assert iv["change_pbmc_NAD"].values[2].max() > 0  # the dose raises PBMC NAD+ in the upper draws
     with pytest.raises(InputError, match="level"):
         prediction_intervals(model, reg, t, n=4, level=0.3)
+
+
+def test_simulate_interval_option_prints_intervals():
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from nadsim.cli import app
+
+    res = CliRunner().invoke(app, ["simulate", "--compound", "NR", "--route", "oral", "--dose", "1000 mg",
+                                   "--until", "12 h", "--format", "json", "--interval", "6", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    iv = _json.loads(res.stdout.strip().splitlines()[-1])["intervals"]
+    assert iv["level"] == 0.9 and iv["draws"] + 0 <= 6 and iv["time_h"] == 12.0
+    wb = iv["outputs"]["whole_blood_NAD"]
+    assert wb["lower"] <= wb["median"] <= wb["upper"]
+    assert "change_brain_NAD" in iv["outputs"]

@@ -111,7 +111,10 @@ def calibrate(
     write_back: bool = typer.Option(False, "--write-back",
                                     help="Write the fitted values and the posterior into the package."),
 ) -> None:
-    """Fit the uncertain parameters and study effects to the published human summary statistics and report."""
+    """Fit the uncertain parameters to the published human summary statistics and report.
+
+    Study effects on reported rises are fitted alongside (see nadsim.calibration._calibrator).
+    """
     if out.exists() and not out.is_dir():
         raise InputError("--out", "a directory", str(out))
     out.mkdir(parents=True, exist_ok=True)
