@@ -26,7 +26,7 @@ from nadsim.trial._analysis import (
 from nadsim.trial._power import assurance_curve, n_for_assurance, n_for_power, power_curve
 from nadsim.trial._registry import Registry, atomic_write_bytes, atomic_write_parquet, sha256_file
 from nadsim.trial._spec import Endpoint, TrialSpec
-from nadsim.trial._twins import PotentialOutcomes, true_effect
+from nadsim.trial._twins import PotentialOutcomes, TwinPool, true_effect
 
 __all__ = ["PLACEBO_RESPONSE_RANGE", "SMALL_SUBGROUP_ARM", "finalize", "load_chunks", "observed_endpoints"]
 
@@ -152,6 +152,15 @@ def _endpoint_block(df: pd.DataFrame, spec: TrialSpec, e: Endpoint, unit: str) -
     return block
 
 
+#: rating scales are dimensionless in the model; the summary still says what a unit is
+SCORE_UNITS = {"HAMD": "HAM-D-17 points", "PHQ9": "PHQ-9 points"}
+
+
+def _unit(model: Model, output: str) -> str:
+    unit = model.unit_of(output)
+    return SCORE_UNITS.get(output, unit) if unit in ("", "dimensionless", "1") else unit
+
+
 def _measurement(spec: TrialSpec, e: Endpoint) -> Endpoint:
     """``e`` with the measurement settings of its output (those of the first endpoint naming it)."""
     first = next(x for x in spec.endpoints if x.output == e.output)
@@ -202,13 +211,12 @@ def _subgroups(ok: pd.DataFrame, spec: TrialSpec, po: PotentialOutcomes, endpoin
     tests: list[tuple[str, str]] = []
     pvals: list[float] = []
     base_col = f"{primary.output}@0h"
-    times = spec.visit_times()
     jp = spec.visit_index(primary)
     for sg in spec.subgroups:
         member = sg.mask(ok)
         n = {a.name: int(((ok["arm"] == a.name) & member).sum()) for a in spec.arms}
         n_out = {a.name: int(((ok["arm"] == a.name) & ~member).sum()) for a in spec.arms}
-        small = sorted({a for a, k in {**n}.items() if k < SMALL_SUBGROUP_ARM})
+        small = sorted(a for a, k in n.items() if k < SMALL_SUBGROUP_ARM)
         block: dict[str, Any] = {
             "where": sg.where, "prespecified": True, "n": n, "n_outside": n_out,
             "share": float(member.mean()) if member.size else None,
@@ -236,8 +244,6 @@ def _subgroups(ok: pd.DataFrame, spec: TrialSpec, po: PotentialOutcomes, endpoin
                 pvals.append(it["p"])
             twin = po.pool(primary.output, jp, spec.control, a.name)
             if pool_member.sum() >= 2:
-                from nadsim.trial._twins import TwinPool
-
                 sel = TwinPool(twin.base[pool_member], twin.ctrl[pool_member], twin.trt[pool_member])
                 z = _pool_noise(spec, po, outputs, primary)[:, pool_member] if primary.binary else None
                 block["true_effect"][a.name] = true_effect(sel, primary, level=spec.analysis.level, z=z)
@@ -245,7 +251,6 @@ def _subgroups(ok: pd.DataFrame, spec: TrialSpec, po: PotentialOutcomes, endpoin
     for (sg_name, arm), p_adj in zip(tests, holm(pvals), strict=True):
         out[sg_name]["interaction"][arm]["p_holm"] = float(p_adj)
         out[sg_name]["interaction"][arm]["family_size"] = len(tests)
-    del times
     return out
 
 
@@ -357,7 +362,7 @@ def finalize(run_id: str, spec: TrialSpec, model: Model, out: Path, reg: Registr
         "disclaimer": DISCLAIMER,
     }
     for e in endpoints:
-        block = _endpoint_block(ok, spec, e, model.unit_of(e.output))
+        block = _endpoint_block(ok, spec, e, _unit(model, e.output))
         z = _pool_noise(spec, po, outputs, e) if e.binary else None
         block["true_effects"] = {a: true_effect(po.pool(e.output, spec.visit_index(e), spec.control, a), e,
                                                 level=spec.analysis.level, z=z)
@@ -365,7 +370,7 @@ def finalize(run_id: str, spec: TrialSpec, model: Model, out: Path, reg: Registr
         if e.kind == "change":
             block["mmrm"] = {a: _mmrm_block(ok, spec, e, a) for a in arms if a != spec.control}
         summary["endpoints"][e.name] = block
-    summary["subgroups"] = _subgroups(ok, spec, po, endpoints, primary, outputs, model.unit_of, warn)
+    summary["subgroups"] = _subgroups(ok, spec, po, endpoints, primary, outputs, lambda o: _unit(model, o), warn)
     summary["placebo_response"] = _placebo_response(spec, po, outputs, warn)
     for k, a in enumerate(spec.arms):
         if a.name != spec.control:
