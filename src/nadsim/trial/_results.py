@@ -23,7 +23,7 @@ from nadsim.trial._analysis import (
     proportion_test,
     wilson,
 )
-from nadsim.trial._power import assurance_curve, n_for_assurance, n_for_power, power_curve
+from nadsim.trial._power import assurance_curve, n_for_assurance, n_for_power, power_at, power_curve
 from nadsim.trial._registry import Registry, atomic_write_bytes, atomic_write_parquet, sha256_file
 from nadsim.trial._spec import Endpoint, TrialSpec
 from nadsim.trial._twins import PotentialOutcomes, TwinPool, true_effect
@@ -36,6 +36,8 @@ __all__ = ["PLACEBO_RESPONSE_RANGE", "SMALL_SUBGROUP_ARM", "finalize", "load_chu
 PLACEBO_RESPONSE_RANGE = (0.35, 0.40)
 #: a subgroup arm below this many patients gets a warning (its estimate is mostly noise)
 SMALL_SUBGROUP_ARM = 20
+#: the normal-approximation n for the target power is checked by simulation up to this n per arm
+MAX_CHECKED_N = 200_000
 
 
 def load_chunks(run_id: str, out: Path, reg: Registry) -> pd.DataFrame:
@@ -297,6 +299,11 @@ def _design(spec: TrialSpec, po: PotentialOutcomes, draws: list[PotentialOutcome
     if rep["z_vs_true_effect"] is not None and abs(rep["z_vs_true_effect"]) > 3:
         warn.append(f"{arm}: the replicate mean differs from the true effect by {rep['z_vs_true_effect']:.1f} MC SE")
     nfp = n_for_power(curve, spec.power.target, delta=te["estimate"], delta_ci=te["ci"], alpha=alpha)
+    n_star = nfp.get("n_normal_approx")
+    if not nfp["reached_in_grid"] and n_star is not None and n_star <= MAX_CHECKED_N:
+        # the extrapolation, checked by simulation at its own n (fewer replicates: it is one point)
+        chk = power_at(twin, primary, n_star, replicates=min(R, 400), alpha=alpha, seed=spec.seed, key=(key, 1))
+        nfp["simulated_at_n_normal_approx"] = {k2: chk[k2] for k2 in ("n", "power", "mc_se", "replicates", "pool_reuse")}
     block: dict[str, Any] = {
         "endpoint": primary.name, "contrast": f"{arm} - {spec.control}", "true_effect": te, "replicates": rep,
         "at_n_per_arm": at_n["power"], "mc_se": at_n["mc_se"], "success_at_n_per_arm": at_n["success"],
