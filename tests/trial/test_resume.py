@@ -245,6 +245,11 @@ def test_report_and_unknown_run(tmp_path):
     text = page.read_text(encoding="utf-8")
     assert "not medical advice" in text and "figures/power_nmn.png" in text
     assert "True effect" in text and "Assurance" in text
+    s = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    sg = s["subgroups"]["high_crp"]
+    assert sg["prespecified"] and min(sg["n"].values()) < 20
+    assert any("fewer than 20 patients" in w for w in sg["warnings"]) and sg["warnings"][0] in s["warnings"]
+    assert "mmrm" in s["endpoints"]["nad_change"] and s["placebo_response"] is None  # no response endpoint here
     assert (tmp_path / "out" / "figures" / "timecourse_whole_blood_NAD.png").exists()
     with pytest.raises(InputError, match="RUN_ID"):
         reg.run("no-such-run")
