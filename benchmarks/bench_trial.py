@@ -2,11 +2,13 @@
 
 ``nadsim trial run examples/trials/nmn-drip-depression.toml`` in a fresh process on 2 worker
 processes: 100 per arm, weekly visits, 8 weeks; 1000 digital twins under both arms, 20
-parameter draws x 40 twins for assurance (2,800 patients x 2 arms = 5,600 simulations), then
+parameter draws x 25 twins for assurance (1,500 patients x 2 arms = 3,000 simulations), then
 the analysis (ANCOVA, MMRM, subgroups, 1000 replicate trials per n on a 9-point grid, and
 the assurance curve). The wall time is the whole command, Python start-up and worker
 start-up included; the machine and its load at the start are recorded because this box is
-shared and swings by tens of percent between runs.
+shared and swings by tens of percent between runs. The CPU time of the command and all its
+workers (``getrusage`` of the reaped children) is load-independent: CPU / 2 is what the run
+would take on 2 idle cores if it kept both busy.
 
     python benchmarks/bench_trial.py --write     # appends a section to benchmarks/RESULTS.md
 """
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -39,20 +42,25 @@ def run(workers: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="nadsim-bench-trial-") as d:
         env = {**os.environ, "NADSIM_HOME": str(Path(d) / "home")}
         load0 = os.getloadavg()[0]
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         res = subprocess.run([sys.executable, "-m", "nadsim", "trial", "run", str(EXAMPLE), "--out", str(Path(d) / "out"),
                               "--workers", str(workers), "--no-progress"], env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         if res.returncode != 0:
             raise SystemExit(res.stderr)
         s = json.loads((Path(d) / "out" / "summary.json").read_text(encoding="utf-8"))
-    return {"wall_s": wall, "load_at_start": load0, "summary": s, "stdout": res.stdout}
+    return {"wall_s": wall, "cpu_s": cpu, "load_at_start": load0, "load_at_end": os.getloadavg()[0], "summary": s,
+            "stdout": res.stdout}
 
 
 def section(r: dict, workers: int) -> str:
     s = r["summary"]
     te, rep, nfp, nfa = s["true_effect"], s["replicates"], s["n_for_power"], s["n_for_assurance"]
     pr = s.get("placebo_response") or {}
+    a = next(iter(s["power"].values()))["assurance"]
     ok = "met" if r["wall_s"] < TARGET_S else "missed"
     n80 = (f"{nfp['n_first_grid_point']} (grid)" if nfp["reached_in_grid"] else
            f"not reached within the grid (<= {nfp['grid_max']}); normal approximation {nfp.get('n_normal_approx')} "
@@ -60,10 +68,12 @@ def section(r: dict, workers: int) -> str:
     return "\n".join([
         "", "## Trial (issue #14)", "",
         f"`python benchmarks/bench_trial.py --write` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-        f"machine: {machine()}; load average at the start {r['load_at_start']:.1f} (shared box).", "",
+        f"machine: {machine()}; load average {r['load_at_start']:.1f} at the start, {r['load_at_end']:.1f} at the end "
+        "(a shared box: 4 agents on 2 cores).", "",
         "| what | value |", "|---|---|",
-        f"| example trial, whole `nadsim trial run` ({workers} workers) | {r['wall_s']:.1f} s (target < {TARGET_S:.0f} s: {ok}) |",
-        f"| patients simulated under both arms | {s['pool_size']} twins + assurance pools |",
+        f"| example trial, whole `nadsim trial run` ({workers} workers), wall | {r['wall_s']:.1f} s (target < {TARGET_S:.0f} s: {ok}) |",
+        f"| CPU time of the command and its workers (/ 2 cores) | {r['cpu_s']:.1f} s ({r['cpu_s'] / 2:.1f} s) |",
+        f"| patients simulated under both arms | {s['pool_size']} twins + {a['draws']} draws x {a['patients_per_draw']} |",
         f"| true effect ({te['contrast']}, {te['endpoint']}) | {te['estimate']:.3f} {te['unit']} "
         f"[{te['ci'][0]:.3f}, {te['ci'][1]:.3f}] |",
         f"| replicate mean +/- MC SE ({rep['n']} trials at {rep['n_per_arm']}/arm) | {rep['mean_effect']:.3f} +/- "

@@ -72,3 +72,15 @@ def test_trial_run_writes_the_contract(tmp_path, monkeypatch):
     for c in curve:
         assert 0.0 <= c["power"] <= 1.0 and c["mc_se"] == math.sqrt(c["power"] * (1 - c["power"]) / 60)
     assert "true effect" in r.output and "assurance" in r.output
+    # the other commands take the directory as well as the run id
+    runner = CliRunner()
+    st = runner.invoke(app, ["trial", "status", str(out)])
+    assert st.exit_code == 0, st.output
+    assert json.loads(st.output)["status"] == "complete"
+    pw = runner.invoke(app, ["trial", "power", str(out), "--grid", "3,6", "--replicates", "40"])
+    assert pw.exit_code == 0, pw.output
+    p = json.loads((out / "power.json").read_text(encoding="utf-8"))["arms"]["nmn"]
+    assert [c["n"] for c in p["curve"]] == [3, 6]
+    assert p["true_effect"]["estimate"] == te["estimate"]  # the same twins give the same true effect
+    ls = runner.invoke(app, ["trial", "list"])
+    assert ls.exit_code == 0 and "\tcomplete\t" in ls.output

@@ -245,8 +245,31 @@ def test_report_and_unknown_run(tmp_path):
     text = page.read_text(encoding="utf-8")
     assert "not medical advice" in text and "figures/power_nmn.png" in text
     assert "True effect" in text and "Assurance" in text
+    s = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    sg = s["subgroups"]["high_crp"]
+    assert sg["prespecified"] and min(sg["n"].values()) < 20
+    assert any("fewer than 20 patients" in w for w in sg["warnings"]) and sg["warnings"][0] in s["warnings"]
+    assert "mmrm" in s["endpoints"]["nad_change"] and s["placebo_response"] is None  # no response endpoint here
     assert (tmp_path / "out" / "figures" / "timecourse_whole_blood_NAD.png").exists()
     with pytest.raises(InputError, match="RUN_ID"):
         reg.run("no-such-run")
     with pytest.raises(InputError, match="--out"):  # the directory already holds a run
         run_trial(trial, tmp_path / "out", registry=reg)
+
+
+def test_lost_registry_is_rebuilt_from_the_directory(reference, tmp_path):
+    trial, s_ref, _ = reference
+    out = tmp_path / "out"
+    rid = run_trial(trial, out, registry=Registry(tmp_path / "reg.sqlite"))
+    (out / "summary.json").unlink()
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(InputError, match="registry"):
+        resume_trial(out, registry=Registry(garbage))
+    fresh = Registry(tmp_path / "fresh.sqlite")  # the registry is gone: a new, empty one
+    assert resume_trial(out, registry=fresh) == rid
+    assert _summary(out) == s_ref
+    st = trial_status(rid, fresh)
+    assert st["status"] == "complete" and st["chunks_done"] == N_CHUNKS  # every chunk from its checksum file
+    with pytest.raises(InputError, match="RUN"):
+        resume_trial(tmp_path / "no-such-dir", registry=fresh)

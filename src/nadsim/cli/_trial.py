@@ -66,6 +66,10 @@ def _print_summary(out_dir: Path) -> None:
                      f"{_fmt_n(nfp.get('n_normal_approx'))} (range over the effect's CI: "
                      f"{', '.join(_fmt_n(x) for x in nfp.get('n_normal_approx_range', [None, None]))})"),
                   highlight=False)
+    chk = nfp.get("simulated_at_n_normal_approx")
+    if chk:
+        console.print(f"  checked by simulation: power {chk['power']:.3f} +/- {chk['mc_se']:.3f} at n = {chk['n']} per arm "
+                      f"({chk['replicates']} replicates)", highlight=False)
     if s.get("assurance") is not None:
         na = s["n_for_assurance"]
         console.print(f"assurance at {s['n_per_arm']} per arm: {s['assurance']:.3f} +/- {s['assurance_mc_se']:.2g}; "

@@ -23,10 +23,10 @@ from nadsim.trial._analysis import (
     proportion_test,
     wilson,
 )
-from nadsim.trial._power import assurance_curve, n_for_assurance, n_for_power, power_curve
+from nadsim.trial._power import assurance_curve, n_for_assurance, n_for_power, power_at, power_curve
 from nadsim.trial._registry import Registry, atomic_write_bytes, atomic_write_parquet, sha256_file
 from nadsim.trial._spec import Endpoint, TrialSpec
-from nadsim.trial._twins import PotentialOutcomes, true_effect
+from nadsim.trial._twins import PotentialOutcomes, TwinPool, true_effect
 
 __all__ = ["PLACEBO_RESPONSE_RANGE", "SMALL_SUBGROUP_ARM", "finalize", "load_chunks", "observed_endpoints"]
 
@@ -36,6 +36,8 @@ __all__ = ["PLACEBO_RESPONSE_RANGE", "SMALL_SUBGROUP_ARM", "finalize", "load_chu
 PLACEBO_RESPONSE_RANGE = (0.35, 0.40)
 #: a subgroup arm below this many patients gets a warning (its estimate is mostly noise)
 SMALL_SUBGROUP_ARM = 20
+#: the normal-approximation n for the target power is checked by simulation up to this n per arm
+MAX_CHECKED_N = 200_000
 
 
 def load_chunks(run_id: str, out: Path, reg: Registry) -> pd.DataFrame:
@@ -152,6 +154,15 @@ def _endpoint_block(df: pd.DataFrame, spec: TrialSpec, e: Endpoint, unit: str) -
     return block
 
 
+#: rating scales are dimensionless in the model; the summary still says what a unit is
+SCORE_UNITS = {"HAMD": "HAM-D-17 points", "PHQ9": "PHQ-9 points"}
+
+
+def _unit(model: Model, output: str) -> str:
+    unit = model.unit_of(output)
+    return SCORE_UNITS.get(output, unit) if unit in ("", "dimensionless", "1") else unit
+
+
 def _measurement(spec: TrialSpec, e: Endpoint) -> Endpoint:
     """``e`` with the measurement settings of its output (those of the first endpoint naming it)."""
     first = next(x for x in spec.endpoints if x.output == e.output)
@@ -202,13 +213,12 @@ def _subgroups(ok: pd.DataFrame, spec: TrialSpec, po: PotentialOutcomes, endpoin
     tests: list[tuple[str, str]] = []
     pvals: list[float] = []
     base_col = f"{primary.output}@0h"
-    times = spec.visit_times()
     jp = spec.visit_index(primary)
     for sg in spec.subgroups:
         member = sg.mask(ok)
         n = {a.name: int(((ok["arm"] == a.name) & member).sum()) for a in spec.arms}
         n_out = {a.name: int(((ok["arm"] == a.name) & ~member).sum()) for a in spec.arms}
-        small = sorted({a for a, k in {**n}.items() if k < SMALL_SUBGROUP_ARM})
+        small = sorted(a for a, k in n.items() if k < SMALL_SUBGROUP_ARM)
         block: dict[str, Any] = {
             "where": sg.where, "prespecified": True, "n": n, "n_outside": n_out,
             "share": float(member.mean()) if member.size else None,
@@ -236,8 +246,6 @@ def _subgroups(ok: pd.DataFrame, spec: TrialSpec, po: PotentialOutcomes, endpoin
                 pvals.append(it["p"])
             twin = po.pool(primary.output, jp, spec.control, a.name)
             if pool_member.sum() >= 2:
-                from nadsim.trial._twins import TwinPool
-
                 sel = TwinPool(twin.base[pool_member], twin.ctrl[pool_member], twin.trt[pool_member])
                 z = _pool_noise(spec, po, outputs, primary)[:, pool_member] if primary.binary else None
                 block["true_effect"][a.name] = true_effect(sel, primary, level=spec.analysis.level, z=z)
@@ -245,7 +253,6 @@ def _subgroups(ok: pd.DataFrame, spec: TrialSpec, po: PotentialOutcomes, endpoin
     for (sg_name, arm), p_adj in zip(tests, holm(pvals), strict=True):
         out[sg_name]["interaction"][arm]["p_holm"] = float(p_adj)
         out[sg_name]["interaction"][arm]["family_size"] = len(tests)
-    del times
     return out
 
 
@@ -292,6 +299,11 @@ def _design(spec: TrialSpec, po: PotentialOutcomes, draws: list[PotentialOutcome
     if rep["z_vs_true_effect"] is not None and abs(rep["z_vs_true_effect"]) > 3:
         warn.append(f"{arm}: the replicate mean differs from the true effect by {rep['z_vs_true_effect']:.1f} MC SE")
     nfp = n_for_power(curve, spec.power.target, delta=te["estimate"], delta_ci=te["ci"], alpha=alpha)
+    n_star = nfp.get("n_normal_approx")
+    if not nfp["reached_in_grid"] and n_star is not None and n_star <= MAX_CHECKED_N:
+        # the extrapolation, checked by simulation at its own n (fewer replicates: it is one point)
+        chk = power_at(twin, primary, n_star, replicates=min(R, 400), alpha=alpha, seed=spec.seed, key=(key, 1))
+        nfp["simulated_at_n_normal_approx"] = {k2: chk[k2] for k2 in ("n", "power", "mc_se", "replicates", "pool_reuse")}
     block: dict[str, Any] = {
         "endpoint": primary.name, "contrast": f"{arm} - {spec.control}", "true_effect": te, "replicates": rep,
         "at_n_per_arm": at_n["power"], "mc_se": at_n["mc_se"], "success_at_n_per_arm": at_n["success"],
@@ -357,7 +369,7 @@ def finalize(run_id: str, spec: TrialSpec, model: Model, out: Path, reg: Registr
         "disclaimer": DISCLAIMER,
     }
     for e in endpoints:
-        block = _endpoint_block(ok, spec, e, model.unit_of(e.output))
+        block = _endpoint_block(ok, spec, e, _unit(model, e.output))
         z = _pool_noise(spec, po, outputs, e) if e.binary else None
         block["true_effects"] = {a: true_effect(po.pool(e.output, spec.visit_index(e), spec.control, a), e,
                                                 level=spec.analysis.level, z=z)
@@ -365,7 +377,7 @@ def finalize(run_id: str, spec: TrialSpec, model: Model, out: Path, reg: Registr
         if e.kind == "change":
             block["mmrm"] = {a: _mmrm_block(ok, spec, e, a) for a in arms if a != spec.control}
         summary["endpoints"][e.name] = block
-    summary["subgroups"] = _subgroups(ok, spec, po, endpoints, primary, outputs, model.unit_of, warn)
+    summary["subgroups"] = _subgroups(ok, spec, po, endpoints, primary, outputs, lambda o: _unit(model, o), warn)
     summary["placebo_response"] = _placebo_response(spec, po, outputs, warn)
     for k, a in enumerate(spec.arms):
         if a.name != spec.control:

@@ -158,16 +158,17 @@ def plan(spec: TrialSpec) -> list[Chunk]:
     return out
 
 
-@lru_cache(maxsize=4)
-def _draw_models(text: str, overrides_json: str) -> tuple[Model, ...]:
-    """The model under each parameter-uncertainty draw (``parameter_draws``, seeded by the trial)."""
-    from nadsim.calibration import parameter_draws
+def draw_values(spec: TrialSpec, model: Model) -> list[dict[str, float]]:
+    """The parameter-uncertainty draws of the assurance (``nadsim.calibration.parameter_draws``,
+    seeded by the trial). Made in the parent process and handed to each draw's chunks, so that
+    workers never import the calibration stack."""
+    from nadsim.calibration import DRAW_SOURCES, parameter_draws
 
-    spec, model = _spec_and_model(text, overrides_json)
     if not spec.assurance.draws:
-        return ()
-    draws = parameter_draws(model, spec.assurance.draws, seed=spec.seed, source=spec.assurance.source)
-    return tuple(model.with_parameters(d) for d in draws)
+        return []
+    if spec.assurance.source not in DRAW_SOURCES:
+        raise InputError("assurance.source", f"one of {', '.join(DRAW_SOURCES)}", spec.assurance.source)
+    return parameter_draws(model, spec.assurance.draws, seed=spec.seed, source=spec.assurance.source)
 
 
 # ------------------------------------------------------------------ one chunk (runs in a worker)
@@ -186,14 +187,17 @@ def _fault_hook(chunk_id: str) -> None:
     os._exit(13)
 
 
-def simulate_chunk(text: str, overrides_json: str, chunk: Chunk, out_dir: str) -> dict[str, Any]:
+def simulate_chunk(text: str, overrides_json: str, chunk: Chunk, out_dir: str,
+                   draw: dict[str, float] | None = None) -> dict[str, Any]:
     """Simulate the chunk's patients under every arm (same parameter rows, so the engine's
     baseline cache serves every arm after the first) and store them with a checksum beside."""
     t0 = time.perf_counter()
     _fault_hook(chunk.chunk_id)
     spec, model = _spec_and_model(text, overrides_json)
     cov, var, unc = population_models(spec, model)
-    source = model if chunk.draw < 0 else _draw_models(text, overrides_json)[chunk.draw]
+    if (chunk.draw >= 0) != (draw is not None):
+        raise InputError("draw", "parameter values exactly for the chunks of an uncertainty draw", chunk.chunk_id)
+    source = model if draw is None else model.with_parameters(draw)
     pop = sample_population(model=source, seed=spec.seed, subjects=np.array(chunk.subjects),
                             covariates=cov, variability=var, uncertainty=unc)
     times = spec.visit_times()
@@ -254,6 +258,7 @@ def run_trial(trial_file: Path | str, out_dir: Path | str, *, seed: int | None =
     model = trial_model(spec.model)
     endpoint_outputs(spec, model)
     cov, var, unc = population_models(spec, model)  # fail before any simulation on a bad population
+    draw_values(spec, model)
     sample_population(model=model, seed=spec.seed, subjects=[0], covariates=cov, variability=var, uncertainty=unc)
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -347,7 +352,7 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int,
+def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int, draws: list[dict[str, float]],
             done: Callable[[Chunk, dict[str, Any]], None], first: dict[str, str]) -> None:
     """Simulate ``todo`` on ``workers`` processes, at most ``workers`` chunks in flight, so that
     when a worker dies (the pool breaks) only the chunks in flight are suspects: they are put in
@@ -360,7 +365,7 @@ def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int,
             while (queue or inflight) and not broken:
                 while queue and len(inflight) < workers:
                     c = queue.pop(0)
-                    inflight[pool.submit(simulate_chunk, text, ojson, c, str(out))] = c
+                    inflight[pool.submit(simulate_chunk, text, ojson, c, str(out), _of(draws, c))] = c
                 ready, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for f in ready:
                     c = inflight.pop(f)
@@ -384,7 +389,11 @@ def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int,
                     first[c.chunk_id] = _failure(exc)
 
 
-def _run_chunks(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int,
+def _of(draws: list[dict[str, float]], c: Chunk) -> dict[str, float] | None:
+    return None if c.draw < 0 else draws[c.draw]
+
+
+def _run_chunks(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int, draws: list[dict[str, float]],
                 done: Callable[[Chunk, dict[str, Any]], None]) -> dict[str, str]:
     """Simulate ``todo``; a chunk that fails (its worker died or it raised) is retried once,
     alone in a fresh worker, then reported failed with its reason (returned: id -> reason)."""
@@ -392,18 +401,18 @@ def _run_chunks(todo: list[Chunk], text: str, ojson: str, out: Path, workers: in
     if workers <= 1:
         for c in todo:
             try:
-                done(c, simulate_chunk(text, ojson, c, str(out)))
+                done(c, simulate_chunk(text, ojson, c, str(out), _of(draws, c)))
             except NadsimError:
                 raise
             except Exception as exc:  # a chunk's failure is recorded, the run goes on
                 first[c.chunk_id] = _failure(exc)
     else:
-        _pooled(todo, text, ojson, out, workers, done, first)
+        _pooled(todo, text, ojson, out, workers, draws, done, first)
     failed: dict[str, str] = {}
     for c in (c for c in todo if c.chunk_id in first):
         try:  # the retry runs alone, so a chunk that kills its worker cannot take others with it
             with process_pool(1) as pool:
-                done(c, pool.submit(simulate_chunk, text, ojson, c, str(out)).result())
+                done(c, pool.submit(simulate_chunk, text, ojson, c, str(out), _of(draws, c)).result())
         except NadsimError:
             raise
         except Exception as exc:
@@ -439,7 +448,7 @@ def _execute(run_id: str, reg: Registry, *, workers: int, progress: ProgressFn |
         if progress:
             progress(finished[0], total)
 
-    failed = _run_chunks(todo, text, ojson, out, workers, register) if todo else {}
+    failed = _run_chunks(todo, text, ojson, out, workers, draw_values(spec, model), register) if todo else {}
     reg.add_compute(run_id, time.perf_counter() - t0)
     complete = _done_chunks(reg, run_id, out, chunks)
     missing = [c.chunk_id for c in chunks if c.chunk_id not in complete and c.chunk_id not in failed]
