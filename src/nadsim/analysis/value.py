@@ -38,8 +38,11 @@ from scipy.stats import norm, qmc
 
 from nadsim._errors import InputError
 from nadsim.dosing import Regimen, parse_regimen
+from nadsim.library.full import with_trial_arm
+from nadsim.library.mechanisms import PROFILE_PARAMETERS
+from nadsim.library.mechanisms.model import PARAMETERS, load_parameters
 from nadsim.model import Model
-from nadsim.simulate import compile_model, simulate_batch
+from nadsim.simulate import compile_model, simulate, simulate_batch
 
 __all__ = [
     "ARTICLE_REGIMEN",
@@ -83,8 +86,6 @@ def link_parameters(model: Model) -> dict[str, tuple[float, float]]:
     Free (not derived), not a 0/1 gate, not a profile parameter, not in :data:`NOT_SAMPLED`, and
     ``low < high``. Bounds are canonical units, as in the model.
     """
-    from nadsim.library.mechanisms import PROFILE_PARAMETERS
-    from nadsim.library.mechanisms.model import PARAMETERS, load_parameters
 
     names = [*load_parameters(PARAMETERS), *(b for b in BARRIER_PARAMETERS if b in model.parameters)]
     out: dict[str, tuple[float, float]] = {}
@@ -460,8 +461,6 @@ def placebo_response_rate(model: Model, *, weeks: float = 8.0, component_sd: flo
     placebo shares 10/69/21 %, the last by difference) rescaled to mean M, each component normal with
     ``component_sd`` (assumed: the components' SDs are not in the sources searched).
     """
-    from nadsim.library.full import with_trial_arm
-    from nadsim.simulate import simulate
 
     if not (math.isfinite(component_sd) and component_sd > 0):
         raise InputError("component_sd", "a positive SD in HAM-D points", component_sd)

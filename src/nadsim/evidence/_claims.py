@@ -22,9 +22,15 @@ import numpy as np
 
 from nadsim._errors import InputError, ModelDefinitionError
 from nadsim._procs import process_pool
+from nadsim.analysis.value import hamd_interval, run_draws
 from nadsim.dosing import Regimen, parse_regimen
-from nadsim.evidence._grades import check_grade, weakest
+from nadsim.evidence._grades import apply_evidence_filter, check_grade, weakest
+from nadsim.library import apply_profile, build_full
+from nadsim.library.full import with_trial_arm
+from nadsim.library.mechanisms import PROFILE_PARAMETERS
+from nadsim.library.mechanisms.model import PARAMETERS, load_parameters
 from nadsim.model import Model
+from nadsim.simulate import DISCLAIMER, simulate, time_grid
 
 __all__ = ["CLAIMS_FILE", "MEASURES", "AuditResult", "Claim", "ClaimCheck", "audit_claims", "load_claims",
            "render_claims"]
@@ -63,8 +69,6 @@ class Claim:
 def load_claims(path: Path | str = CLAIMS_FILE, model: Model | None = None) -> tuple[Claim, ...]:
     """Read and check the claims table against ``model`` (default: the full model)."""
     if model is None:
-        from nadsim.library import build_full
-
         model = build_full()
     grades = {ln.name: ln.grade for ln in model.links}
     known = set(model.state_names) | {r.name for r in model.rules}
@@ -107,8 +111,6 @@ def load_claims(path: Path | str = CLAIMS_FILE, model: Model | None = None) -> t
 # ------------------------------------------------------------------------------------- sampling
 def uncertain_parameters(model: Model) -> dict[str, tuple[float, float]]:
     """Mechanism parameters sampled in the audit: free, with a range, not a gate, profile or reference."""
-    from nadsim.library.mechanisms import PROFILE_PARAMETERS
-    from nadsim.library.mechanisms.model import PARAMETERS, load_parameters
 
     mech = load_parameters(PARAMETERS)
     out = {}
@@ -137,10 +139,6 @@ def latin_hypercube(bounds: dict[str, tuple[float, float]], n: int, seed: int) -
 def _arms(args: tuple) -> dict[str, dict[str, np.ndarray]]:
     """Worker: the active and placebo arms for one parameter sample (top-level: picklable)."""
     profile, evidence, sample, regimen, times, outputs = args
-    from nadsim.evidence._grades import apply_evidence_filter
-    from nadsim.library import apply_profile, build_full
-    from nadsim.library.full import with_trial_arm
-    from nadsim.simulate import simulate
 
     model = apply_profile(build_full(), **profile)
     if evidence:
@@ -245,8 +243,6 @@ def audit_claims(*, regimen: Regimen | None = None, until_h: float | None = None
     inside the human cytokine constraints (:func:`nadsim.analysis.value.run_draws`; 0: skip, for
     runs shorter than a week or with an evidence filter the draws are skipped too).
     """
-    from nadsim.library import apply_profile, build_full
-    from nadsim.simulate import time_grid
 
     if not isinstance(n_samples, int) or not (0 <= n_samples <= 64):
         raise InputError("--samples", "a whole number from 0 to 64", n_samples)
@@ -294,7 +290,6 @@ def audit_claims(*, regimen: Regimen | None = None, until_h: float | None = None
 
 def _global_hamd(model: Model, regimen: Regimen, span_h: float, n: int, seed: int) -> dict[str, float]:
     """The HAM-D benefit's 90 % interval over ``n`` joint draws of every link (empty if skipped)."""
-    from nadsim.analysis.value import hamd_interval, run_draws
 
     if not isinstance(n, int) or n < 0 or n > 5000:
         raise InputError("global_draws", "a whole number from 0 to 5000", n)
@@ -384,7 +379,6 @@ DISCLAIMER_JA = ("nadsimは研究用モデルであり、医療上の助言で�
 
 def render_claims(result: AuditResult, lang: str = "en", fmt: str = "json") -> str:
     """Render an audit as ``json`` (an object whose ``claims`` is the list) or ``md`` (a Markdown table)."""
-    from nadsim.simulate import DISCLAIMER
 
     if lang not in LANGS:
         raise InputError("--lang", f"one of {', '.join(LANGS)}", lang)

@@ -24,6 +24,7 @@ import numpy as np
 from nadsim.dosing import Regimen
 from nadsim.model import Model
 from nadsim.model._grading import GRADE_ORDER, apply_evidence_filter, check_grade, weakest
+from nadsim.simulate import simulate
 
 __all__ = ["CONTEXT_LINKS", "GRADE_ORDER", "Attribution", "apply_evidence_filter", "attribute_by_grade", "check_grade",
            "weakest"]
@@ -81,7 +82,6 @@ def attribute_by_grade(model: Model, regimen: Regimen, times: Sequence[float] | 
     the placebo and natural-course links (:data:`CONTEXT_LINKS`) staying on in both arms, and
     each grade's part is the increment it adds.
     """
-    from nadsim.simulate import simulate
 
     t = np.asarray(times, dtype=float)
     at = float(t[-1] if at_h is None else at_h)
