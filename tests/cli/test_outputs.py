@@ -54,10 +54,11 @@ def test_an_undosed_run_shows_no_response_though_it_swings_with_the_day(drip_run
 def test_dose_response_peaks_after_the_drip_and_falling_scores_show_their_largest_fall(drip_runs):
     dosed, undosed = drip_runs
     df = summarize(dosed, ["whole_blood_NAD", "plasma_NMN", "HAMD"], reference=undosed).set_index("variable")
-    # the drip ends at 20 min; whole-blood NAD+ and plasma NMN respond within 3 h (tolerance: the
-    # 15-min grid and a distribution phase of ~1 h, docs/model.md), not at the daily peak (~22 h)
+    # the drip ends at 20 min; plasma NMN responds within 1 h, whole-blood NAD+ within 6 h: its
+    # erythrocyte pool turns over in days (issue #13) and keeps filling for hours after the drip
+    # (3.5 h with the issue-#13 fit); not at the daily peak (~22 h)
     assert df.loc["plasma_NMN", "time_of_largest_change_h"] < 1.0
-    assert df.loc["whole_blood_NAD", "time_of_largest_change_h"] < 3.0
+    assert df.loc["whole_blood_NAD", "time_of_largest_change_h"] < 6.0
     hamd = dosed["HAMD"].values - undosed["HAMD"].values
     assert df.loc["HAMD", "largest_change"] == pytest.approx(hamd[np.argmax(np.abs(hamd))], abs=0)
     assert df.loc["HAMD", "largest_change"] < 0  # the score falls: its largest change is a fall
