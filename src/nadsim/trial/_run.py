@@ -359,13 +359,20 @@ def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int, d
     ``first`` with the reason, and the rest go on in a fresh pool."""
     queue = list(todo)
     while queue:
+        before = len(queue)
         with process_pool(workers) as pool:
             inflight: dict[Any, Chunk] = {}
             broken = False
             while (queue or inflight) and not broken:
                 while queue and len(inflight) < workers:
-                    c = queue.pop(0)
-                    inflight[pool.submit(simulate_chunk, text, ojson, c, str(out), _of(draws, c))] = c
+                    try:
+                        fut = pool.submit(simulate_chunk, text, ojson, queue[0], str(out), _of(draws, queue[0]))
+                    except BrokenProcessPool:  # a worker died before its future said so
+                        broken = True
+                        break
+                    inflight[fut] = queue.pop(0)
+                if not inflight:
+                    break
                 ready, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for f in ready:
                     c = inflight.pop(f)
@@ -387,6 +394,9 @@ def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int, d
                     raise
                 except Exception as exc:
                     first[c.chunk_id] = _failure(exc)
+        if queue and len(queue) == before:  # a pool that broke before taking any chunk: never loop
+            first[queue[0].chunk_id] = "the worker pool broke before the chunk started"
+            queue.pop(0)
 
 
 def _of(draws: list[dict[str, float]], c: Chunk) -> dict[str, float] | None:
