@@ -38,9 +38,9 @@ from nadsim.cli._options import (
     Until,
 )
 from nadsim.dosing import parse_regimen
+from nadsim.library import get_model
 from nadsim.report._figures import sobol_figure, tornado_figure
 from nadsim.simulate import time_grid
-from nadsim.trial._run import build_model
 
 app = typer.Typer()
 
@@ -82,7 +82,7 @@ def sensitivity(
     """Local (tornado) or global (Sobol) sensitivity of a model output to its parameters."""
     if plot is not None and plot.suffix.lower() != ".png":
         raise InputError("--plot", "a file name ending in .png", str(plot))
-    m = build_model(model.value)
+    m = get_model("full" if model.value == "default" else model.value)
     regimen = parse_regimen(compound=compound.value, route=route.value, dose=dose,
                             infusion=infusion if route.value == "iv" else None, every=every, doses=doses)
     until_h = parse_quantity(until, "until", "[time]", unit_hint="24 h")

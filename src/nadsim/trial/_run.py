@@ -26,6 +26,7 @@ import pandas as pd
 
 from nadsim._errors import InputError, NadsimError
 from nadsim._procs import process_pool
+from nadsim.library import get_model
 from nadsim.model import Model
 from nadsim.population import CovariateModel, Uncertainty, Variability, run_batch, sample_population
 from nadsim.population._covariates import KEY_ALLOCATION
@@ -33,7 +34,7 @@ from nadsim.trial._lock import RunLock, lock_holder
 from nadsim.trial._registry import Registry, atomic_write_bytes, atomic_write_parquet, sha256_file
 from nadsim.trial._spec import TrialSpec, parse_trial
 
-__all__ = ["Chunk", "allocation", "build_model", "effective_spec", "plan", "resolve_run", "resume_trial", "run_trial",
+__all__ = ["Chunk", "allocation", "effective_spec", "plan", "resolve_run", "resume_trial", "run_trial",
            "trial_model", "trial_status"]
 
 ProgressFn = Callable[[int, int], None]
@@ -55,36 +56,11 @@ def effective_spec(text: str, overrides: dict[str, Any]) -> TrialSpec:
     return parse_trial(data)
 
 
-@lru_cache(maxsize=4)
-def build_model(name: str) -> Model:
-    """``default`` = the full model (mechanisms + HAM-D) when installed, else the NAD+ metabolome."""
-    if name in ("default", "full"):
-        try:
-            from nadsim.library.full import build_full
-        except ImportError:
-            if name == "full":
-                raise InputError("model", "an installed model library ('full' is not available)", name) from None
-        else:
-            return build_full()
-    if name in ("default", "nad_core"):
-        from nadsim.library import build_nad_core
-
-        return build_nad_core()
-    raise InputError("model", "one of 'default', 'full', 'nad_core'", name)
-
-
-@lru_cache(maxsize=4)
 def trial_model(name: str) -> Model:
-    """The model of a trial: every arm (placebo included) is "in the trial" from 0 h, so the
-    expectancy/visit response of the HAM-D model applies to all arms."""
-    model = build_model(name)
-    if "trial_on" in model.parameters:
-        try:
-            from nadsim.library.full import with_trial_arm
-        except ImportError:  # pragma: no cover - the parameter without the library
-            return model.with_parameters(trial_on=1.0, t_trial_start=0.0)
-        return with_trial_arm(model, start_h=0.0)
-    return model
+    """The model of a trial (``default`` is ``full``): every arm, placebo included, is "in the
+    trial" from 0 h, so the expectancy and visit response of the HAM-D model applies to all arms."""
+    name = "full" if name == "default" else name
+    return get_model(name, arm=0.0) if "trial_on" in get_model(name).parameters else get_model(name)
 
 
 @lru_cache(maxsize=4)

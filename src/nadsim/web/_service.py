@@ -25,6 +25,7 @@ from nadsim.library import get_model
 from nadsim.report._data import long_frame
 from nadsim.report._html import png_data_uri, render, translator
 from nadsim.report.plots import plot_nad_pools
+from nadsim.simulate.solvers import get_solver
 from nadsim.web.schemas import PatientProfile, RegimenIn, SimulateRequest
 
 __all__ = [
@@ -567,6 +568,11 @@ def run_claims_job(payload: dict[str, Any], progress: Callable[[float, str], Non
 def run_report(req: SimulateRequest, lang: str = "en") -> str:
     """Worker target: the HTML report of one simulation request."""
     return report_html(run_simulation(req), req, lang)
+
+
+def prepare_solver() -> None:
+    """Compile or load the default solver's code for the page's model (see the app's lifespan)."""
+    get_solver().prepare(base_model())
 
 
 def warm_up() -> None:

@@ -183,6 +183,9 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # the solver's machine code for the page's model, compiled once per machine (~30 s) or
+        # loaded, before the first request: the 60 s limit of a request must not pay for it
+        await asyncio.to_thread(svc.prepare_solver)
         if caps["trials"] or caps["claims"]:
             manager.start()
             manager.warm_up()  # the first job then starts in milliseconds, not after the library import

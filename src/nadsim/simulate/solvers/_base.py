@@ -23,6 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from nadsim.model import Model
 from nadsim.simulate._baseline import anderson_orbit, averaged_start, orbit_indices
 from nadsim.simulate._compile import CompiledModel
 from nadsim.simulate._schedule import Schedule
@@ -82,3 +83,8 @@ class AbstractSolver(abc.ABC):
 
     def describe(self) -> str:
         return self.name
+
+    def prepare(self, model: Model) -> None:
+        """Do the one-time work for ``model`` now (compiling, loading code), so that the first
+        run does not pay for it; a no-op for solvers that have none."""
+        return None

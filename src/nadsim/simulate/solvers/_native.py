@@ -229,6 +229,10 @@ class NativeSolver(AbstractSolver):
     def describe(self) -> str:
         return "nadsim.native[bdf, numba]"
 
+    def prepare(self, model: Model) -> None:
+        """Compile (in a child process, once per machine) or load the model's module now."""
+        load(model)
+
     def _threads(self) -> int:
         return self.threads or default_threads()
 
