@@ -55,7 +55,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "qualify": LazyCommand("nadsim.cli._calibrate", "app", "qualify",
                            "Qualification report of the current parameters against every calibration and validation row."),
     "calibrate": LazyCommand("nadsim.cli._calibrate", "app", "calibrate",
-                             "Fit the uncertain parameters and study effects to the published human summary statistics and report."),
+                             "Fit the uncertain parameters to the published human summary statistics and report."),
     "trial": LazyCommand("nadsim.cli._trial", "trial_app", None,
                          "In-silico trials: run, resume after a crash, power, HTML report."),
     "export": LazyCommand("nadsim.cli._export", "export_app", None,
