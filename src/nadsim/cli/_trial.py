@@ -18,8 +18,18 @@ from rich.progress import (
 )
 
 from nadsim._errors import InputError
-from nadsim._files import atomic_path
 from nadsim.cli._app import console, err_console
+from nadsim.trial import (
+    Registry,
+    default_workers,
+    list_runs,
+    power_from_run,
+    resolve_run,
+    resume_trial,
+    run_trial,
+    trial_status,
+    write_report,
+)
 
 trial_app = typer.Typer(help="In-silico trials: run, resume after a crash, power, HTML report.", no_args_is_help=True)
 
@@ -88,8 +98,6 @@ def _print_summary(out_dir: Path) -> None:
 
 
 def _workers(workers: int | None) -> int:
-    from nadsim.trial._run import default_workers
-
     if workers is not None and not 1 <= workers <= 256:
         raise InputError("--workers", "an integer in [1, 256]", workers)
     return workers or default_workers()
@@ -107,8 +115,6 @@ def run_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
 ) -> None:
     """Run a trial file; prints the run id first, then the results."""
-    from nadsim.trial import run_trial
-
     def started(run_id: str) -> None:
         typer.echo(run_id)
         sys.stdout.flush()
@@ -127,8 +133,6 @@ def resume_cmd(
 ) -> None:
     """Finish an interrupted run into its original output directory (a lost registry entry is
     rebuilt from the directory)."""
-    from nadsim.trial import Registry, resume_trial
-
     with _progress(progress, "resuming") as upd:
         run_id = resume_trial(run, workers=_workers(workers), progress=upd)
     typer.echo(run_id)
@@ -138,22 +142,14 @@ def resume_cmd(
 @trial_app.command("status")
 def status_cmd(run: str = typer.Argument(..., help="Run id, or the run's output directory.")) -> None:
     """Chunks done, status (running only while a live process holds the run) and timings."""
-    from nadsim.trial import trial_status
-
     typer.echo(json.dumps(trial_status(run), indent=1))
 
 
 @trial_app.command("list")
 def list_cmd() -> None:
     """Runs in the registry ($NADSIM_HOME or ~/.nadsim)."""
-    from nadsim.trial import Registry
-    from nadsim.trial._lock import lock_holder
-
-    for r in Registry().runs():
-        status = r["status"]
-        if status in ("running", "incomplete") and lock_holder(Path(r["out_dir"])) is None:
-            status = "interrupted"  # no live process holds it
-        typer.echo(f"{r['run_id']}\t{status}\tseed={r['seed']}\t{r['out_dir']}")
+    for r in list_runs():
+        typer.echo(f"{r['run_id']}\t{r['status']}\tseed={r['seed']}\t{r['out_dir']}")
 
 
 @trial_app.command("power")
@@ -164,64 +160,26 @@ def power_cmd(
     grid: str | None = typer.Option(None, help="Comma-separated n per arm (default: the trial's grid)."),
 ) -> None:
     """Power over n from a finished run's digital twins (replicate trials drawn from its pool)."""
-    from nadsim.trial._power import n_for_power, power_curve
-    from nadsim.trial._results import _measurement, load_chunks
-    from nadsim.trial._run import effective_spec, endpoint_outputs, resolve_run, trial_model
-    from nadsim.trial._twins import PotentialOutcomes, true_effect
-
-    if not 0 < power < 1:
-        raise InputError("--target", "a power in (0, 1)", power)
-    if not 20 <= replicates <= 200_000:
-        raise InputError("--replicates", "an integer in [20, 200000]", replicates)
-    run_id, reg = resolve_run(run)
-    row = reg.run(run_id)
-    if not str(row["status"]).startswith("complete"):
-        raise InputError("RUN", "a complete run", row["status"], hint=f"`nadsim trial resume {run_id}` first")
-    spec = effective_spec(row["trial_text"], row["overrides"])
+    ns = None
     if grid:
         try:
             ns = sorted({int(x) for x in grid.split(",")})
         except ValueError:
             raise InputError("--grid", "comma-separated integers", grid) from None
-        if not ns or min(ns) < 3 or max(ns) > 100_000:
-            raise InputError("--grid", "subjects per arm, each in [3, 100000]", grid)
-    else:
-        ns = list(spec.power.n_grid)
-    out = Path(row["out_dir"])
-    model = trial_model(spec.model)
-    outputs, _ = endpoint_outputs(spec, model)
-    long = load_chunks(run_id, out, reg)
-    po = PotentialOutcomes.from_long(long[long["draw"] < 0], tuple(a.name for a in spec.arms), outputs,
-                                     spec.visit_times())
-    e = _measurement(spec, next(x for x in spec.endpoints if x.name == spec.primary().name))
-    if e.binary:
-        raise InputError("primary endpoint", "a continuous endpoint for `trial power`", e.kind)
-    result = {}
-    for k, a in enumerate(spec.arms):
-        if a.name == spec.control:
-            continue
-        pool = po.pool(e.output, spec.visit_index(e), spec.control, a.name)
-        te = true_effect(pool, e, level=spec.analysis.level)
-        curve = power_curve(pool, e, ns, replicates=replicates, alpha=spec.analysis.alpha, seed=spec.seed, key=(k,))
-        nt = n_for_power(curve, power, delta=te["estimate"], delta_ci=te["ci"], alpha=spec.analysis.alpha)
-        result[a.name] = {"endpoint": e.name, "true_effect": te, "curve": curve, "n_for_target": nt}
-        console.print(f"{a.name} vs {spec.control} ({e.name}): true effect {te['estimate']:.4g} "
+    result = power_from_run(run, target=power, replicates=replicates, grid=ns)
+    for name, arm in result["arms"].items():
+        te, nt = arm["true_effect"], arm["n_for_target"]
+        console.print(f"{name} vs {arm['control']} ({arm['endpoint']}): true effect {te['estimate']:.4g} "
                       f"[{te['ci'][0]:.4g}, {te['ci'][1]:.4g}]; n per arm for {power:.0%} power: "
                       + (f"{nt['n_first_grid_point']} (grid)" if nt["reached_in_grid"] else
                          f"not reached within the grid; normal approximation {_fmt_n(nt['n_normal_approx'])}"),
                       highlight=False)
-        for c in curve:
+        for c in arm["curve"]:
             console.print(f"  n = {c['n']:>6}: power {c['power']:.3f} +/- {c['mc_se']:.3f} (MC SE)", highlight=False)
-    with atomic_path(out / "power.json") as tmp:
-        tmp.write_text(json.dumps({"run_id": run_id, "model": model.name, "target": power,
-                                   "replicates": replicates, "arms": result}, indent=1), encoding="utf-8")
 
 
 @trial_app.command("report")
 def report_cmd(run: str = typer.Argument(..., help="Run id printed by `nadsim trial run`, or its output directory.")) -> None:
     """Write report.html (tables, time courses with bands, power curve, forest plot) into the run's directory."""
-    from nadsim.trial._report import write_report
-    from nadsim.trial._run import resolve_run
-
     path = write_report(resolve_run(run)[0])
     console.print(f"report written to {path}")

@@ -7,6 +7,8 @@ from nadsim.trial._analysis import interaction_test as interaction_test
 from nadsim.trial._analysis import mmrm as mmrm
 from nadsim.trial._analysis import proportion_test as proportion_test
 from nadsim.trial._analysis import t_test_power as t_test_power
+from nadsim.trial._posthoc import list_runs as list_runs
+from nadsim.trial._posthoc import power_from_run as power_from_run
 from nadsim.trial._power import assurance_curve as assurance_curve
 from nadsim.trial._power import n_for_assurance as n_for_assurance
 from nadsim.trial._power import n_for_power as n_for_power
@@ -15,6 +17,9 @@ from nadsim.trial._power import power_curve as power_curve
 from nadsim.trial._power import replicate_trials as replicate_trials
 from nadsim.trial._registry import Registry as Registry
 from nadsim.trial._registry import registry_path as registry_path
+from nadsim.trial._report import write_report as write_report
+from nadsim.trial._run import default_workers as default_workers
+from nadsim.trial._run import resolve_run as resolve_run
 from nadsim.trial._run import resume_trial as resume_trial
 from nadsim.trial._run import run_trial as run_trial
 from nadsim.trial._run import trial_status as trial_status
@@ -26,7 +31,34 @@ from nadsim.trial._twins import PotentialOutcomes as PotentialOutcomes
 from nadsim.trial._twins import TwinPool as TwinPool
 from nadsim.trial._twins import true_effect as true_effect
 
-__all__ = ["Endpoint", "PotentialOutcomes", "Registry", "TrialSpec", "TwinPool", "ancova", "assurance_curve", "holm",
-           "interaction_test", "load_trial", "mmrm", "n_for_assurance", "n_for_power", "parse_trial", "power_at",
-           "power_curve", "proportion_test", "registry_path", "replicate_trials", "resume_trial", "run_trial",
-           "t_test_power", "trial_status", "true_effect"]
+__all__ = [
+    "Endpoint",
+    "PotentialOutcomes",
+    "Registry",
+    "TrialSpec",
+    "TwinPool",
+    "ancova",
+    "assurance_curve",
+    "default_workers",
+    "holm",
+    "interaction_test",
+    "list_runs",
+    "load_trial",
+    "mmrm",
+    "n_for_assurance",
+    "n_for_power",
+    "parse_trial",
+    "power_at",
+    "power_curve",
+    "power_from_run",
+    "proportion_test",
+    "registry_path",
+    "replicate_trials",
+    "resolve_run",
+    "resume_trial",
+    "run_trial",
+    "t_test_power",
+    "trial_status",
+    "true_effect",
+    "write_report",
+]
