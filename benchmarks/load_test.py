@@ -187,7 +187,7 @@ def main() -> int:
         f"{len(all_lat) / sum(r['wall'] for r in rounds):.2f} | {rounds[-1]['rss']:.0f} | {rounds[-1]['workers']:.0f} |",
         "",
         f"Status codes: {dict(sorted(codes.items()))}. Server RSS after warm-up {rss0:.0f} MiB; growth from round 1 to "
-        f"round {a.rounds}: {100 * growth:+.1f} % (limit {100 * a.max_growth:.0f} %). Mean latency "
+        f"round {len(rounds)}: {100 * growth:+.1f} % (limit {100 * a.max_growth:.0f} %). Mean latency "
         f"{statistics.mean(all_lat):.2f} s. Simulations run in worker processes (nadsim.web._workers), at most "
         "4 at once on this machine's cores; latency grows with queueing, not with errors. Worker RSS "
         f"{rounds[0]['workers']:.0f} MiB after round 1, {rounds[-1]['workers']:.0f} MiB at the end"
