@@ -75,3 +75,22 @@ def test_subgroup_on_unknown_covariate_fails_before_simulating():
     d["population"]["covariates"] = {"weight": {"mean": 70}}
     with pytest.raises(InputError, match=r"population\.covariates"):
         parse_trial(d)
+
+
+def test_a_spec_too_large_for_memory_is_refused_before_it_starts():
+    """The largest legal spec (a million patients per arm, daily visits for a year, 200,000
+    replicates at n = 100,000) needs far more memory than any machine here: refused with the
+    estimate named; the example trial's estimate is small (reference: the estimate's formula)."""
+    from nadsim.trial._run import check_memory
+
+    spec = parse_trial(_example())
+    assert spec.memory_estimate_bytes() < 2**30
+    check_memory(spec, available=16 * 2**30)  # fits
+    d = _example()
+    d["population"].update(n_per_arm=1_000_000, pool=1_000_000)
+    d.update(duration="52 weeks", visits="daily")
+    d["power"].update(replicates=200_000, n_grid=[100_000])
+    huge = parse_trial(d)
+    with pytest.raises(InputError, match="trial") as info:
+        check_memory(huge, available=16 * 2**30)
+    assert "GiB" in str(info.value) and huge.memory_estimate_bytes() > 100 * 2**30

@@ -56,6 +56,18 @@ def effective_spec(text: str, overrides: dict[str, Any]) -> TrialSpec:
     return parse_trial(data)
 
 
+def check_memory(spec: TrialSpec, available: int | None = None) -> None:
+    """Refuse a spec whose estimated peak memory exceeds half this machine's physical memory
+    (:meth:`TrialSpec.memory_estimate_bytes`), before anything is simulated or written."""
+    if available is None:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    need = spec.memory_estimate_bytes()
+    if need > available // 2:
+        raise InputError("trial", f"a trial whose estimated peak memory fits in half of this machine's "
+                                  f"{available / 2**30:.1f} GiB (fewer subjects, visits, replicates or draws)",
+                         f"{need / 2**30:.1f} GiB")
+
+
 def trial_model(name: str) -> Model:
     """The model of a trial (``default`` is ``full``): every arm, placebo included, is "in the
     trial" from 0 h, so the expectancy and visit response of the HAM-D model applies to all arms."""
@@ -231,6 +243,7 @@ def run_trial(trial_file: Path | str, out_dir: Path | str, *, seed: int | None =
     overrides = {"seed": seed, "n_per_arm": n_per_arm, "replicates": replicates, "chunk_size": chunk_size}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     spec = effective_spec(text, overrides)
+    check_memory(spec)
     model = trial_model(spec.model)
     endpoint_outputs(spec, model)
     cov, var, unc = population_models(spec, model)  # fail before any simulation on a bad population

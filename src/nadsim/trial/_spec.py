@@ -240,6 +240,16 @@ class TrialSpec(BaseModel):
         n_trial = self.population.n_per_arm * len(self.arms)
         return max(self.population.pool or 2 * n_trial, n_trial)
 
+    def memory_estimate_bytes(self) -> int:
+        """Peak memory of a run, estimated before it starts: the long table of every twin's
+        outputs (subjects x arms x visits x endpoints, ~6 columns of 8 bytes, held twice while it
+        is pivoted) plus the replicate trials of the largest n (replicates x 2n values per arm
+        pair, ~4 temporaries). An estimate to refuse impossible specs, not a measurement."""
+        twins = self.pool_size + self.assurance.draws * self.assurance.patients_per_draw
+        rows = twins * len(self.arms) * self.visit_times().size * len(self.endpoints)
+        replicates = self.power.replicates * 2 * max(self.power.n_grid) * (len(self.arms) - 1)
+        return int(rows * 6 * 8 * 2 + replicates * 8 * 4 * (1 + self.assurance.draws))
+
     @property
     def duration_h(self) -> float:
         return _hours(self.duration, "duration")
