@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 from nadsim._errors import CalibrationError
+from nadsim._units import Q_, to_canonical
 
 __all__ = ["update_parameter_table"]
 
@@ -17,7 +18,6 @@ def update_parameter_table(path: Path | str, values: dict[str, float], fitted_to
 
     Values are written in the unit the table already uses for that entry.
     """
-    from nadsim._units import Q_, to_canonical
 
     text = Path(path).read_text(encoding="utf-8")
     table = tomllib.loads(text)

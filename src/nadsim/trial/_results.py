@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nadsim._version import __version__
 from nadsim.model import Model
 from nadsim.population._covariates import KEY_NOISE
+from nadsim.simulate import DISCLAIMER
 from nadsim.trial._analysis import (
     ancova,
     endpoint_values,
@@ -334,8 +336,6 @@ def _design(spec: TrialSpec, po: PotentialOutcomes, draws: list[PotentialOutcome
 
 def finalize(run_id: str, spec: TrialSpec, model: Model, out: Path, reg: Registry, *,
              failed_chunks: dict[str, str] | None = None) -> dict[str, Any]:
-    from nadsim import __version__
-    from nadsim.simulate import DISCLAIMER
     from nadsim.trial._run import endpoint_outputs
 
     outputs, skipped = endpoint_outputs(spec, model)

@@ -26,6 +26,8 @@ import pandas as pd
 
 from nadsim._errors import InputError, NadsimError
 from nadsim._procs import process_pool
+from nadsim._version import __version__
+from nadsim.calibration import DRAW_SOURCES, parameter_draws
 from nadsim.library import get_model
 from nadsim.model import Model
 from nadsim.population import CovariateModel, Uncertainty, Variability, run_batch, sample_population
@@ -150,7 +152,6 @@ def draw_values(spec: TrialSpec, model: Model) -> list[dict[str, float]]:
     """The parameter-uncertainty draws of the assurance (``nadsim.calibration.parameter_draws``,
     seeded by the trial). Made in the parent process and handed to each draw's chunks, so that
     workers never import the calibration stack."""
-    from nadsim.calibration import DRAW_SOURCES, parameter_draws
 
     if not spec.assurance.draws:
         return []
@@ -236,7 +237,6 @@ def run_trial(trial_file: Path | str, out_dir: Path | str, *, seed: int | None =
               progress: ProgressFn | None = None, on_start: Callable[[str], None] | None = None,
               registry: Registry | None = None) -> str:
     """Start a new run; returns its id after the run is complete."""
-    from nadsim._version import __version__
     from nadsim.trial._spec import load_trial
 
     _, text, sha = load_trial(trial_file)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nadsim._errors import InputError
 from nadsim._units import parse_quantity
 from nadsim.dosing import Regimen, parse_regimen
+from nadsim.population import CovariateModel
 
 __all__ = ["Arm", "Assurance", "Endpoint", "Subgroup", "TrialSpec", "load_trial", "parse_trial"]
 
@@ -294,7 +295,6 @@ class TrialSpec(BaseModel):
         self.visit_times()
         for e in self.endpoints:
             self.visit_index(e)
-        from nadsim.population import CovariateModel
 
         try:
             known = CovariateModel().override(self.population.covariates).names

@@ -20,12 +20,19 @@ import numpy as np
 
 from nadsim._errors import InputError
 from nadsim.analysis import summarize
+from nadsim.dosing import parse_regimen
+from nadsim.evidence import audit_claims, load_claims, render_claims
 from nadsim.evidence._grades import CONTEXT_LINKS
 from nadsim.library import get_model
+from nadsim.model import GRADES
 from nadsim.report._data import long_frame
 from nadsim.report._html import png_data_uri, render, translator
 from nadsim.report.plots import plot_nad_pools
+from nadsim.simulate import DISCLAIMER, compile_model, simulate, time_grid
+from nadsim.simulate.batch import simulate_batch
 from nadsim.simulate.solvers import get_solver
+from nadsim.trial import run_trial
+from nadsim.trial._registry import Registry
 from nadsim.web.schemas import PatientProfile, RegimenIn, SimulateRequest
 
 __all__ = [
@@ -161,7 +168,6 @@ def build_model(profile: PatientProfile, min_grade: str, trial_context: bool = F
 
 
 def make_regimen(r: RegimenIn) -> Any:
-    from nadsim.dosing import parse_regimen
 
     return parse_regimen(compound=r.compound, route=r.route, dose=f"{r.dose_mg!r} mg", infusion=r.infusion_text,
                          every=f"{r.every_h!r} h" if r.every_h else None, doses=r.doses)
@@ -182,7 +188,6 @@ def request_field(field: str) -> str:
 
 # --------------------------------------------------------------------------- simulate
 def _grid(until_h: float, regimen: Any) -> np.ndarray:
-    from nadsim.simulate import time_grid
 
     step = None if until_h <= 72 else max(until_h / _MAX_POINTS, min(1.0, until_h / 2000))
     return time_grid(until_h, step_h=step, regimen=regimen)
@@ -218,7 +223,6 @@ def run_simulation(req: SimulateRequest) -> dict[str, Any]:
     without dosing on the same grid (see :func:`nadsim.analysis.summarize`). Outputs that are
     zero everywhere in the run are not offered.
     """
-    from nadsim.simulate import simulate
 
     t0 = time.perf_counter()
     model, applied = build_model(req.profile, req.min_grade, req.trial_context)
@@ -273,7 +277,6 @@ def uncertainty_sampler() -> Callable[..., Any] | None:
         return None
 
     def sample(model: Any, n: int, seed: int = 0) -> np.ndarray:
-        from nadsim.simulate import compile_model
 
         cm = compile_model(model)
         base = np.array([model.parameters[k].value for k in cm.parameter_names], dtype=float)
@@ -292,7 +295,6 @@ def _add_bands(model: Any, regimen: Any, times: np.ndarray, names: list[str], se
     if sampler is None:
         raise InputError("uncertainty.samples", "0: parameter uncertainty sampling (nadsim.population) is not installed",
                          req.uncertainty.samples)
-    from nadsim.simulate.batch import simulate_batch
 
     P = sampler(model, req.uncertainty.samples, seed=req.uncertainty.seed)
     res = simulate_batch(model, regimen, times, P, rtol=_WEB_RTOL, atol=_WEB_ATOL)
@@ -374,7 +376,6 @@ def parameters_table() -> list[dict[str, Any]]:
 
 
 def disclaimers() -> dict[str, str]:
-    from nadsim.simulate import DISCLAIMER
 
     return {
         "en": DISCLAIMER,
@@ -385,7 +386,6 @@ def disclaimers() -> dict[str, str]:
 
 def evidence_payload() -> dict[str, Any]:
     """The model's evidence-graded links (``Model.links``): endpoints, grade, gate, citations."""
-    from nadsim.model import GRADES
 
     model = base_model()
     links = []
@@ -498,8 +498,6 @@ def run_trial_job(payload: dict[str, Any], progress: Callable[[float, str], None
     from nadsim.web.schemas import TrialRequest
 
     req = TrialRequest.model_validate(payload)
-    from nadsim.trial import run_trial
-    from nadsim.trial._registry import Registry
 
     spec = trial_spec(req)
     with tempfile.TemporaryDirectory(prefix="nadsim-web-trial-") as d:
@@ -542,7 +540,6 @@ def _trial_curves(subj: Any, summary: dict[str, Any]) -> dict[str, Any]:
 
 def claims_catalogue() -> dict[str, Any]:
     """The claims table (both languages), each with its model links and the grade it rests on."""
-    from nadsim.evidence import load_claims
 
     rows = [{"id": c.id, "text": c.text["en"], "text_ja": c.text["ja"], "links": list(c.links), "grade": c.grade,
              "outputs": list(c.outputs), "basis": c.basis["en"], "basis_ja": c.basis["ja"],
@@ -553,7 +550,6 @@ def claims_catalogue() -> dict[str, Any]:
 
 def run_claims_job(payload: dict[str, Any], progress: Callable[[float, str], None]) -> dict[str, Any]:
     """Job target: :func:`nadsim.evidence.audit_claims` for a validated ClaimAuditRequest, both languages."""
-    from nadsim.evidence import audit_claims, render_claims
     from nadsim.web.schemas import ClaimAuditRequest
 
     req = ClaimAuditRequest.model_validate(payload)

@@ -45,6 +45,8 @@ from fastapi.staticfiles import StaticFiles
 
 from nadsim._errors import NadsimError
 from nadsim._version import __version__
+from nadsim.dosing import COMPOUNDS, ROUTES
+from nadsim.model import GRADES
 from nadsim.web import _service as svc
 from nadsim.web._guard import DEFAULT_ALLOWED_HOSTS, HostAllowList
 from nadsim.web._workers import Busy, SimulationWorkers, WorkerDied
@@ -272,8 +274,6 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
 
     @app.get("/api/meta", tags=["meta"])
     async def meta() -> dict[str, Any]:
-        from nadsim.dosing import COMPOUNDS, ROUTES
-        from nadsim.model import GRADES
 
         model = svc.base_model()
         desc = svc._descriptions(model)
