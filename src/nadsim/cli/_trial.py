@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from nadsim._errors import InputError
-from nadsim.cli._app import console, err_console
+from nadsim._progress import progress_bar
+from nadsim.cli._app import console
 from nadsim.trial import (
     Registry,
     default_workers,
@@ -32,22 +24,6 @@ from nadsim.trial import (
 )
 
 trial_app = typer.Typer(help="In-silico trials: run, resume after a crash, power, HTML report.", no_args_is_help=True)
-
-
-@contextmanager
-def _progress(enabled: bool, label: str):
-    if not enabled:
-        yield None
-        return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("subjects"),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
-                  transient=False) as prog:
-        task = prog.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            prog.update(task, completed=done, total=total)
-
-        yield update
 
 
 def _fmt_n(n: object) -> str:
@@ -119,7 +95,7 @@ def run_cmd(
         typer.echo(run_id)
         sys.stdout.flush()
 
-    with _progress(progress, "simulating") as upd:
+    with progress_bar("simulating", enabled=progress) as upd:
         run_trial(file, out, seed=seed, n_per_arm=n_per_arm, replicates=replicates, chunk_size=chunk_size,
                   workers=_workers(workers), progress=upd, on_start=started)
     _print_summary(out.expanduser().resolve())
@@ -133,7 +109,7 @@ def resume_cmd(
 ) -> None:
     """Finish an interrupted run into its original output directory (a lost registry entry is
     rebuilt from the directory)."""
-    with _progress(progress, "resuming") as upd:
+    with progress_bar("resuming", enabled=progress) as upd:
         run_id = resume_trial(run, workers=_workers(workers), progress=upd)
     typer.echo(run_id)
     _print_summary(Path(Registry().run(run_id)["out_dir"]))
