@@ -94,12 +94,13 @@ def grid_for(regimen: Regimen, until: str, step: str | None) -> np.ndarray:
     return time_grid(until_h, step_h=step_h, regimen=regimen)
 
 
-def run_patient(request: PatientRequest, *, progress: bool = True) -> dict[str, Any]:
-    """The app's patient runs as the table writers take them: dosed, undosed, placebo."""
+def run_patient(request: PatientRequest, *, progress: bool = True) -> tuple[Model, dict[str, Any]]:
+    """The app's patient runs as the table writers take them (dosed, undosed, placebo), and the
+    patient's model."""
     with progress_bar("simulating runs", enabled=progress, every_s=5.0) as upd:
         runs: PatientRuns = simulate_patient(request, progress=upd)
     out = {"dosed": runs.dosed, "undosed": runs.undosed, "placebo": runs.placebo}
-    return {k: v for k, v in out.items() if v is not None}
+    return runs.model, {k: v for k, v in out.items() if v is not None}
 
 
 def _g(x: Any, fmt: str = ".4g") -> str:
@@ -254,8 +255,7 @@ def simulate(
     grid = grid_for(regimen, until, step)
     request = PatientRequest(regimen, grid, profile={"crp_mg_L": crp_mg_L(crp), "hamd": hamd, "age": age, "sleep": sleep},
                              evidence=grade, placebo=placebo, compare=format is SimFormat.table or plot is not None)
-    runs = run_patient(request, progress=progress)
-    model = get_model(request.model, profile=request.profile, evidence=grade)
+    model, runs = run_patient(request, progress=progress)
     variables = list(model.outputs)
     write_outputs(runs, regimen, fmt=format.value, out=out, plot=plot, variables=[v for v in variables if v in runs["dosed"]])
     if interval:
@@ -298,6 +298,6 @@ def demo(
 ) -> None:
     """The article's regimen: 300 mg NMN by IV drip (100 mL at 5 mL/min); table and plot."""
     regimen = make_regimen("NMN", "iv", "300 mg", "100 mL at 5 mL/min", None, 1)
-    runs = run_patient(PatientRequest(regimen, grid_for(regimen, until, None)))
+    _, runs = run_patient(PatientRequest(regimen, grid_for(regimen, until, None)))
     write_outputs(runs, regimen, fmt="table", out=None, plot=plot, variables=[])
     console.print(f"plot written to {plot}")

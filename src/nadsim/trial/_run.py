@@ -74,7 +74,8 @@ def trial_model(name: str) -> Model:
     """The model of a trial (``default`` is ``full``): every arm, placebo included, is "in the
     trial" from 0 h, so the expectancy and visit response of the HAM-D model applies to all arms."""
     name = "full" if name == "default" else name
-    return get_model(name, arm=0.0) if "trial_on" in get_model(name).parameters else get_model(name)
+    model = get_model(name)
+    return get_model(name, arm=0.0) if "trial_on" in model.parameters else model
 
 
 @lru_cache(maxsize=4)
