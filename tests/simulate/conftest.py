@@ -46,6 +46,22 @@ def robertson() -> Model:
     )
 
 
+def lotka_volterra() -> Model:
+    """Prey X and predator Y (Lotka-Volterra, 1 /h and 1 /uM/h): a closed orbit of period ~6 h
+    around (1, 1), so a long horizon at a tight tolerance takes ~10^2 steps an orbit, without end
+    in sight; the test problem of the wall-clock budget."""
+    params = {p.name: p for p in [_p("V", 1.0, "L"), _p("a", 1.0, "1/h"), _p("b", 1.0, "1/uM/h"), _p("c", 1.0, "1/h")]}
+    return Model(
+        name="lotka_volterra",
+        compartments=(Compartment("pot", "V"),),
+        species=(Species("X", "pot"), Species("Y", "pot")),
+        reactions=(rxn("birth", {"X": 1}, "V * a * X", boundary=True),
+                   rxn("predation", {"X": -1, "Y": 1}, "V * b * X * Y"),
+                   rxn("death", {"Y": -1}, "V * c * Y", boundary=True)),
+        parameters=params,
+    )
+
+
 def explosive() -> Model:
     """dX/dt = g X^2: finite-time blow-up at t = 1 / (g X0) for g > 0 (a subject that must fail)."""
     params = {p.name: p for p in [_p("V", 1.0, "L"), _p("g", 0.0, "1/uM/h"), _p("k", 0.5, "1/h")]}

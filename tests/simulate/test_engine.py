@@ -58,7 +58,8 @@ def test_presets_and_overrides():
 
 @pytest.mark.parametrize(("kw", "field"), [({"rtol": 0.5}, "rtol"), ({"rtol": float("nan")}, "rtol"),
                                            ({"atol": -1.0}, "atol"), ({"max_steps": 1}, "max_steps"),
-                                           ({"rtol": True}, "rtol")])
+                                           ({"rtol": True}, "rtol"), ({"max_wall_s": 0.0}, "max_wall_s"),
+                                           ({"max_wall_s": float("inf")}, "max_wall_s")])
 def test_bad_tolerances_name_the_field(kw, field):
     with pytest.raises(InputError, match=field):
         Tolerances(**kw)

@@ -8,13 +8,16 @@ measured), so the bound is 100, stated per test.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+import pytest
 from scipy.integrate import solve_ivp
 
 from nadsim.dosing import Dose, Regimen
 from nadsim.simulate import Status, Tolerances, compile_model, simulate, solve
 
-from .conftest import explosive, one_compartment, robertson
+from .conftest import explosive, lotka_volterra, one_compartment, robertson
 
 TOL = Tolerances(rtol=1e-8, atol=1e-10)
 BOUND = 100.0  # tolerances of global error allowed (see module docstring)
@@ -126,6 +129,25 @@ def test_step_budget_is_a_status(solver):
     res = solve(m, Regimen.none(), np.array([0.0, 4e4]), compile_model(m).base_parameters(), solver=solver,
                 tolerances=Tolerances(rtol=1e-10, atol=1e-16, max_steps=100), Y0=np.array([1.0, 0.0, 0.0]))
     assert res.status.tolist() in ([Status.STEP_LIMIT], [Status.STEP_TOO_SMALL])
+    assert np.all(np.isnan(res.states))
+
+
+def test_time_budget_is_a_status(solver):
+    """A subject past its wall-clock budget stops with ``TIME_LIMIT`` (NaN outputs), not a hang:
+    10^5 h of Lotka-Volterra orbits at rtol 1e-10 (~10^6 steps, ~1 s native, minutes in SciPy)
+    against a budget of 20 ms. The stop must come within 2 s of wall time (the budget plus the
+    clock's stride of 64 steps or 256 evaluations, with a wide margin for a loaded machine)."""
+    if "time_budget" not in solver.capabilities:
+        pytest.skip(f"{solver.name} bounds a subject's work by max_steps only")
+    m = lotka_volterra()
+    solve(m, Regimen.none(), np.array([0.0, 1.0]), compile_model(m).base_parameters(), solver=solver,
+          tolerances=TOL, Y0=np.array([2.0, 1.0]))  # compile or load first: not the budget's time
+    t0 = time.monotonic()
+    res = solve(m, Regimen.none(), np.array([0.0, 1e5]), compile_model(m).base_parameters(), solver=solver,
+                tolerances=Tolerances(rtol=1e-10, atol=1e-12, max_steps=100_000_000, max_wall_s=0.02),
+                Y0=np.array([2.0, 1.0]))
+    assert time.monotonic() - t0 < 2.0
+    assert res.status.tolist() == [Status.TIME_LIMIT]
     assert np.all(np.isnan(res.states))
 
 

@@ -6,8 +6,10 @@ from them so that the baseline is never the weakest link: each one-period map of
 search runs ``BASELINE_FACTOR`` times tighter, and the orbit is accepted when one period moves
 no state by more than ``orbit_tol`` (relative to max(|y|, 0.1)), i.e. when the distance to the
 orbit (about 20x that, with the slowest pool contracting ~5 % a day) is below the run's own
-error. ``max_steps`` bounds the work of one subject (all segments together): a subject that
-needs more gets a failure status instead of running on.
+error. ``max_steps`` bounds the work of one subject (all segments together) and ``max_wall_s`` its
+wall-clock time (the baseline search and the run each get it): a subject that needs more gets a
+failure status (``STEP_LIMIT``, ``TIME_LIMIT``) instead of running on. A subject of the default
+model takes ~10 ms, so the default of 60 s is only ever reached by a runaway solve.
 
 Presets: ``"fast"`` (rtol 1e-6: populations, trials, calibration, the web), ``"default"``
 (1e-8: one ``simulate``), ``"reference"`` (1e-10: agreement tests).
@@ -28,11 +30,12 @@ BASELINE_FACTOR = 30.0
 
 @dataclass(frozen=True)
 class Tolerances:
-    """Relative and absolute tolerance of the integration, and the work bound per subject."""
+    """Relative and absolute tolerance of the integration, and the work bounds per subject."""
 
     rtol: float = 1e-8
     atol: float = 1e-10
     max_steps: int = 2_000_000
+    max_wall_s: float = 60.0
 
     def __post_init__(self) -> None:
         for name, lo in (("rtol", 1e-14), ("atol", 1e-300)):
@@ -41,6 +44,9 @@ class Tolerances:
                 raise InputError(name, f"a tolerance between {lo:g} and 1e-2", v)
         if not isinstance(self.max_steps, int) or not (100 <= self.max_steps <= 100_000_000):
             raise InputError("max_steps", "a whole number of solver steps between 100 and 1e8", self.max_steps)
+        w = self.max_wall_s
+        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or not (1e-3 <= w <= 86_400):
+            raise InputError("max_wall_s", "seconds of wall-clock time per subject between 0.001 and 86400", w)
 
     @property
     def baseline_rtol(self) -> float:
@@ -83,4 +89,4 @@ def resolve_tolerances(tolerances: Tolerances | str | None = None, *, rtol: floa
         return tolerances
     r = tolerances.rtol if rtol is None else rtol
     a = (r / 100.0 if rtol is not None else tolerances.atol) if atol is None else atol
-    return Tolerances(rtol=r, atol=a, max_steps=tolerances.max_steps)
+    return Tolerances(rtol=r, atol=a, max_steps=tolerances.max_steps, max_wall_s=tolerances.max_wall_s)

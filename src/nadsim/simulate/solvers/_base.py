@@ -52,7 +52,9 @@ class AbstractSolver(abc.ABC):
     #: registry key, recorded in every result's metadata
     name: ClassVar[str]
     #: what it offers: "reference" (the yardstick others are tested against), "threads",
-    #: "gpu", "lockstep" (subjects of a chunk share steps, so results depend on the chunk)
+    #: "gpu", "lockstep" (subjects of a chunk share steps, so results depend on the chunk),
+    #: "time_budget" (a subject past ``Tolerances.max_wall_s`` stops with ``TIME_LIMIT``; a
+    #: compiled JAX loop cannot look at a clock, so there only ``max_steps`` bounds the work)
     capabilities: ClassVar[frozenset[str]]
 
     @classmethod

@@ -216,7 +216,7 @@ class NativeSolver(AbstractSolver):
     on ``threads`` threads (default: every core this process may use, or ``$NADSIM_THREADS``)."""
 
     name: ClassVar[str] = "native"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"threads"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"threads", "time_budget"})
 
     def __init__(self, threads: int | None = None, block: int = 4):
         self.threads = threads
@@ -255,7 +255,7 @@ class NativeSolver(AbstractSolver):
 
         def work(lo: int, hi: int) -> None:
             mod.solve_range(Y0, P, starts, ends, bolus, vol, in_idx, rates, times, out, tol.rtol, tol.atol,
-                            tol.max_steps, status, stats, lo, hi)
+                            tol.max_steps, tol.max_wall_s, status, stats, lo, hi)
 
         run_ranges(work, n, threads=self._threads(), block=self.block, progress=progress)
         return Solution(out, status, {"steps": stats[:, mod.ST_STEPS], "rejected": stats[:, mod.ST_REJECTED],
@@ -275,7 +275,7 @@ class NativeSolver(AbstractSolver):
             stats = np.zeros((out.shape[0], mod.N_STATS), dtype=np.int64)
 
             def work(lo: int, hi: int) -> None:
-                mod.period_map_range(out, P, T, act, tol.baseline_rtol, tol.baseline_atol, tol.max_steps, ok,
+                mod.period_map_range(out, P, T, act, tol.baseline_rtol, tol.baseline_atol, tol.max_steps, tol.max_wall_s, ok,
                                      stats, lo, hi)
 
             run_ranges(work, out.shape[0], threads=threads, block=self.block)
@@ -298,7 +298,8 @@ class NativeSolver(AbstractSolver):
 
         def work(lo: int, hi: int) -> None:
             mod.orbit_range(out, P, T, free_idx, clip, ANDERSON_DEPTH, ANDERSON_MAX_ITER, tol.orbit_tol, SCALE_FLOOR,
-                            MAX_JUMP, tol.baseline_rtol, tol.baseline_atol, tol.max_steps, ok, iters, lo, hi)
+                            MAX_JUMP, tol.baseline_rtol, tol.baseline_atol, tol.max_steps, tol.max_wall_s, ok, iters,
+                            lo, hi)
 
         run_ranges(work, out.shape[0], threads=self._threads(), block=self.block)
         return out, ok, iters

@@ -36,9 +36,13 @@ never an exception: its remaining outputs are NaN and the other subjects go on.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # --- model interface stubs (replaced by the generated model code) ---------------------------
 N = 1  # states
@@ -78,6 +82,9 @@ OK = 0
 STEP_TOO_SMALL = 2
 NON_FINITE = 3
 STEP_LIMIT = 4
+TIME_LIMIT = 5
+#: steps between two looks at the clock (one look costs ~20 ns through the vDSO)
+CLOCK_EVERY = 64
 
 MAX_ORDER = 5
 NEWTON_MAXITER = 4  # in the step-size safety factor (SciPy's formula)
@@ -106,6 +113,35 @@ ERROR_CONST = KAPPA * GAMMA + 1.0 / np.arange(1, MAX_ORDER + 2)
 # counters in each subject's stats row
 ST_STEPS, ST_REJECTED, ST_NFEV, ST_NJEV, ST_NLU, ST_NCHANGE = 0, 1, 2, 3, 4, 5
 N_STATS = 6
+
+
+@intrinsic
+def _clock_gettime_monotonic(typingctx):
+    """libc's ``clock_gettime(CLOCK_MONOTONIC)`` in seconds. Numba has no clock in compiled
+    code; an external declaration (resolved from the process's libc when the code is linked)
+    keeps the function cacheable, where a ctypes pointer would not be."""
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        timespec = ir.LiteralStructType([i64, i64])
+        ts = cgutils.alloca_once(builder, timespec)
+        fnty = ir.FunctionType(ir.IntType(32), [ir.IntType(32), timespec.as_pointer()])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "clock_gettime")
+        builder.call(fn, [ir.Constant(ir.IntType(32), CLOCK_MONOTONIC), ts])
+        sec = builder.sitofp(builder.load(cgutils.gep_inbounds(builder, ts, 0, 0)), ir.DoubleType())
+        nsec = builder.sitofp(builder.load(cgutils.gep_inbounds(builder, ts, 0, 1)), ir.DoubleType())
+        return builder.fadd(sec, builder.fmul(nsec, ir.Constant(ir.DoubleType(), 1e-9)))
+
+    return types.float64(), codegen
+
+
+CLOCK_MONOTONIC = time.CLOCK_MONOTONIC  # this platform's id of the clock of time.monotonic()
+
+
+@njit(cache=True, nogil=True)
+def monotonic():
+    """Seconds on the clock of ``time.monotonic()`` (Linux), for the wall-clock budget."""
+    return _clock_gettime_monotonic()
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -193,7 +229,7 @@ def _initial_step(t0, t1, y, f0, p, h, ytmp, ftmp, rtol, atol):
 
 
 @njit(cache=True, nogil=True, fastmath=KERNEL_MATH, error_model="numpy")
-def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats, f, ytmp, ftmp, y_pred, wt, psi,
+def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, deadline, stats, f, ytmp, ftmp, y_pred, wt, psi,
              d, b, D, Jv, lu, R, U, RU, tmp):
     """Integrate ``y`` (in place) from ``t0`` to ``t1`` with inputs fixed; write the outputs
     ``times[j:]`` that fall in ``(t0, t1)`` (``t1`` too if ``last``). Returns (status, j)."""
@@ -229,6 +265,8 @@ def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats
     while t < t1:
         if stats[ST_STEPS] >= max_steps:
             return STEP_LIMIT, j
+        if stats[ST_STEPS] % CLOCK_EVERY == 0 and monotonic() > deadline:
+            return TIME_LIMIT, j
         min_step = 10.0 * EPS * max(abs(t), abs(t1))  # ~10 ulps of t
         if h < min_step:
             return STEP_TOO_SMALL, j
@@ -406,8 +444,9 @@ def _segment(t0, t1, y, p, hq, times, j, last, out, rtol, atol, max_steps, stats
 
 
 @njit(cache=True, nogil=True, fastmath=KERNEL_MATH, error_model="numpy")
-def _subject(y0, p, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rtol, atol, max_steps, stats):
-    """One subject over the whole schedule; ``out`` (T, N) receives the outputs."""
+def _subject(y0, p, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rtol, atol, max_steps, deadline, stats):
+    """One subject over the whole schedule; ``out`` (T, N) receives the outputs. ``deadline``:
+    the ``monotonic()`` second after which the subject stops with ``TIME_LIMIT``."""
     n = y0.shape[0]
     T = times.shape[0]
     y = y0.copy()
@@ -446,7 +485,7 @@ def _subject(y0, p, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rto
             j += 1
         if ends[s] > starts[s]:
             status, j = _segment(starts[s], ends[s], y, q, hq, times, j, s == K - 1, out, rtol, atol,
-                                 max_steps, stats, f, ytmp, ftmp, y_pred, wt, psi, d, b, D, Jv, lu, R, U, RU, tmp)
+                                 max_steps, deadline, stats, f, ytmp, ftmp, y_pred, wt, psi, d, b, D, Jv, lu, R, U, RU, tmp)
             if status != OK:
                 break
     if status == OK:
@@ -462,16 +501,16 @@ def _subject(y0, p, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rto
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def solve_range(Y0, P, starts, ends, bolus, vol_idx, in_idx, rates, times, out, rtol, atol, max_steps,
-                status, stats, lo, hi):
+                max_wall, status, stats, lo, hi):
     """Subjects ``lo:hi``: ``out[i]`` (T, N), ``status[i]``, ``stats[i]`` (N_STATS,). Releases
     the GIL, so threads can run disjoint ranges at once."""
     for i in range(lo, hi):
         status[i] = _subject(Y0[i], P[i], starts, ends, bolus, vol_idx, in_idx, rates, times, out[i],
-                             rtol, atol, max_steps, stats[i])
+                             rtol, atol, max_steps, monotonic() + max_wall, stats[i])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def period_map_range(Y, P, periods, active, rtol, atol, max_steps, ok, stats, lo, hi):
+def period_map_range(Y, P, periods, active, rtol, atol, max_steps, max_wall, ok, stats, lo, hi):
     """One undosed forcing period for every active subject in ``lo:hi``: ``Y[i]`` is replaced
     by the state one period later, ``ok[i]`` says whether that integration succeeded."""
     n = Y.shape[1]
@@ -489,7 +528,7 @@ def period_map_range(Y, P, periods, active, rtol, atol, max_steps, ok, stats, lo
         ends[0] = periods[i]
         times[0] = periods[i]
         ok[i] = _subject(Y[i], P[i], starts, ends, bolus, vol_idx, in_idx, rates, times, out, rtol, atol,
-                         max_steps, stats[i]) == OK
+                         max_steps, monotonic() + max_wall, stats[i]) == OK
         for k in range(n):
             Y[i, k] = out[0, k]
 
@@ -662,7 +701,7 @@ def _anderson_step(X, F, m, x_out, Q, Rm, gam):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def orbit_range(Y, P, periods, free_idx, clip, depth, max_iter, tol, scale_floor, max_jump, rtol, atol,
-                max_steps, ok, iters, lo, hi):
+                max_steps, max_wall, ok, iters, lo, hi):
     """The periodic orbit of every subject in ``lo:hi`` by Anderson acceleration of the
     one-period map, entirely compiled (``_baseline.anderson_orbit`` is the same procedure in
     NumPy, for the other solvers). ``Y[i]`` holds the start (the averaged start) and receives
@@ -700,6 +739,7 @@ def orbit_range(Y, P, periods, free_idx, clip, depth, max_iter, tol, scale_floor
             x[k] = Y[s, free_idx[k]] / sc[k]
         m = -1  # index of the newest history entry
         ok[s] = False
+        deadline = monotonic() + max_wall  # one budget for the subject's whole orbit search
         iters[s] = 0
         for _it in range(max_iter):
             for i in range(n):
@@ -707,7 +747,7 @@ def orbit_range(Y, P, periods, free_idx, clip, depth, max_iter, tol, scale_floor
             for k in range(dfree):
                 y[free_idx[k]] = x[k] * sc[k]
             status = _subject(y, P[s], starts, ends, bolus, vol_idx, in_idx, rates, times, out, rtol, atol,
-                              max_steps, stats)
+                              max_steps, deadline, stats)
             iters[s] += 1
             for i in range(n):
                 Y[s, i] = out[0, i]
@@ -774,7 +814,7 @@ def warm():
     i1 = np.zeros(1, dtype=np.int64)
     b1 = np.zeros(1, dtype=np.bool_)
     i2 = np.zeros((1, N_STATS), dtype=np.int64)
-    solve_range(f2, f2, f1, f1, f2, i1, i1, f2, f1, np.zeros((1, 1, 1)), 1e-6, 1e-9, 1, i1, i2, 0, 0)
-    period_map_range(f2, f2, f1, b1, 1e-6, 1e-9, 1, b1, i2, 0, 0)
-    orbit_range(f2, f2, f1, i1, b1, 1, 1, 1e-6, 1e-6, 1.0, 1e-6, 1e-9, 1, b1, i1, 0, 0)
+    solve_range(f2, f2, f1, f1, f2, i1, i1, f2, f1, np.zeros((1, 1, 1)), 1e-6, 1e-9, 1, 1.0, i1, i2, 0, 0)
+    period_map_range(f2, f2, f1, b1, 1e-6, 1e-9, 1, 1.0, b1, i2, 0, 0)
+    orbit_range(f2, f2, f1, i1, b1, 1, 1, 1e-6, 1e-6, 1.0, 1e-6, 1e-9, 1, 1.0, b1, i1, 0, 0)
     averaged_start_range(f2, f2, f1, 1, b1, b1, 1, 1e-6, f1, 0, 0)

@@ -3,11 +3,13 @@
 Slow (the right-hand side is Python, ~50 us an evaluation) but independent of everything else
 in nadsim's engine: it is the yardstick the other solvers are tested against, and the fallback
 where the native solver cannot be compiled. The work of a subject is bounded by counting its
-right-hand-side evaluations (``tol.max_steps`` x 10, since LSODA takes several a step).
+right-hand-side evaluations (``tol.max_steps`` x 10, since LSODA takes several a step) and its
+wall-clock time (``tol.max_wall_s``, looked at every 256 evaluations).
 """
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -27,16 +29,23 @@ METHODS = ("LSODA", "BDF", "Radau")
 
 
 class _Budget(Exception):
-    """Raised inside the right-hand side when a subject has used up its evaluations."""
+    """Raised inside the right-hand side when a subject has used up its evaluations or its
+    time; ``status`` says which."""
+
+    def __init__(self, status: Status):
+        super().__init__(status.message)
+        self.status = status
 
 
-def _counted(f, limit: int):
+def _counted(f, limit: int, deadline: float = float("inf")):
     calls = [0]
 
     def g(t: float, y: np.ndarray) -> np.ndarray:
         calls[0] += 1
         if calls[0] > limit:
-            raise _Budget
+            raise _Budget(Status.STEP_LIMIT)
+        if calls[0] % 256 == 0 and time.monotonic() > deadline:
+            raise _Budget(Status.TIME_LIMIT)
         return f(t, y)
 
     return g, calls
@@ -46,7 +55,7 @@ class ScipySolver(AbstractSolver):
     """``solve_ivp`` with ``method`` (LSODA, BDF or Radau) on each segment of each subject."""
 
     name: ClassVar[str] = "scipy"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"reference"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"reference", "time_budget"})
 
     def __init__(self, method: str = "LSODA"):
         if method not in METHODS:
@@ -64,6 +73,7 @@ class ScipySolver(AbstractSolver):
         nfev = 0
         K = schedule.n_segments
         limit = 10 * tol.max_steps
+        deadline = time.monotonic() + tol.max_wall_s
         for k in range(K):
             a, b = float(schedule.starts[k]), float(schedule.ends[k])
             y = y + increments[k]
@@ -73,13 +83,13 @@ class ScipySolver(AbstractSolver):
             inside = (times > a) & ((times < b) | ((k == K - 1) & (times <= b)))
             if b <= a:
                 continue
-            f, calls = _counted(cm.rhs_scalar(q), limit - nfev)
+            f, calls = _counted(cm.rhs_scalar(q), limit - nfev, deadline)
             t_eval = np.concatenate([times[inside], [b]]) if not (inside.any() and times[inside][-1] == b) else times[inside]
             try:
                 with np.errstate(all="ignore"):
                     sol = solve_ivp(f, (a, b), y, method=self.method, t_eval=t_eval, rtol=tol.rtol, atol=tol.atol)
-            except _Budget:
-                return out * np.nan, int(Status.STEP_LIMIT), nfev + calls[0]
+            except _Budget as stop:
+                return out * np.nan, int(stop.status), nfev + calls[0]
             except (ValueError, ArithmeticError, np.linalg.LinAlgError):
                 return out * np.nan, int(Status.NON_FINITE), nfev + calls[0]
             nfev += calls[0]
@@ -113,7 +123,7 @@ class ScipySolver(AbstractSolver):
         def period_map(Y: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             out, ok = Y.copy(), active.copy()
             for i in np.nonzero(active)[0]:
-                f, _ = _counted(funs[i], limit)
+                f, _ = _counted(funs[i], limit, time.monotonic() + tol.max_wall_s)
                 try:
                     with np.errstate(all="ignore"):
                         r = solve_ivp(f, (0.0, float(T[i])), Y[i], method=self.method,
