@@ -140,8 +140,8 @@ CLOCK_MONOTONIC = time.CLOCK_MONOTONIC  # this platform's id of the clock of tim
 
 @njit(cache=True, nogil=True)
 def monotonic():
-    """Seconds on the clock of ``time.monotonic()`` (Linux), for the wall-clock budget."""
-    return _clock_gettime_monotonic()
+    """Seconds on the clock of ``time.monotonic()`` (POSIX), for the wall-clock budget."""
+    return _clock_gettime_monotonic()  # type: ignore[call-arg]  # numba supplies typingctx
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
