@@ -23,7 +23,7 @@ from nadsim._errors import InputError
 from nadsim.library.mechanisms import model as mech
 from nadsim.library.nad_core import model as core
 from nadsim.model import Model
-from nadsim.simulate import PRESETS, baselines, compile_model, get_solver
+from nadsim.simulate import compile_model, reference_steady_states
 
 __all__ = ["PROFILE_RANGES", "apply_profile", "build_full", "with_trial_arm"]
 
@@ -39,10 +39,10 @@ _REFERENCES = {"NADref_b": "NAD_b", "NAMref_b": "NAM_b", "NADref_wbc": "NAD_wbc"
 
 
 def _nad_core_baseline(core_model: Model) -> dict[str, float]:
-    # the reference solver's steady state: pseudo-transient continuation in NumPy (~50 ms), so
-    # that building the model compiles nothing
+    # the reference steady state: pseudo-transient continuation in NumPy (~50 ms), so that
+    # building the model compiles nothing and imports no integrator
     cm = compile_model(core_model)
-    Y, ok = baselines(cm, cm.base_parameters()[None, :], get_solver("scipy"), PRESETS["default"], cache=None)
+    Y, ok = reference_steady_states(cm, cm.base_parameters()[None, :])
     if not ok[0]:  # pragma: no cover - the shipped tables have a steady state (tested)
         raise InputError("parameters", "a nad_core table with an undosed steady state", core_model.hash())
     return {ref: float(Y[0, cm.sidx(sp)]) for ref, sp in _REFERENCES.items()}

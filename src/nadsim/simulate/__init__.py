@@ -22,6 +22,7 @@ from nadsim.simulate._engine import BaselineCache as BaselineCache
 from nadsim.simulate._engine import EngineResult as EngineResult
 from nadsim.simulate._engine import baselines as baselines
 from nadsim.simulate._engine import free_parameter_mask as free_parameter_mask
+from nadsim.simulate._engine import reference_steady_states as reference_steady_states
 from nadsim.simulate._engine import solve as solve
 from nadsim.simulate._schedule import Schedule as Schedule
 from nadsim.simulate._schedule import dose_events as dose_events
@@ -52,6 +53,7 @@ __all__ = [
     "dose_events",
     "free_parameter_mask",
     "get_solver",
+    "reference_steady_states",
     "resolve_tolerances",
     "schedule",
     "simulate",

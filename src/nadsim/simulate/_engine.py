@@ -28,7 +28,7 @@ import numpy as np
 from nadsim._errors import InputError
 from nadsim.dosing import Regimen
 from nadsim.model import Model
-from nadsim.simulate._baseline import forced_states, periodic_orbit, steady_states
+from nadsim.simulate._baseline import averaged_start, forced_states, periodic_orbit, steady_states
 from nadsim.simulate._compile import CompiledModel, compile_model
 from nadsim.simulate._schedule import Schedule, schedule
 from nadsim.simulate._status import Status
@@ -217,6 +217,20 @@ def baselines(cm: CompiledModel, P: np.ndarray, solver: AbstractSolver, tol: Tol
         if cache is not None and okt.any():
             cache.put([keys[i] for i in todo[okt]], Yt[okt])
     return Y, ok
+
+
+def reference_steady_states(cm: CompiledModel, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undosed steady states (n, n_states) of an unforced model, and which were found, by the
+    NumPy reference procedure alone (pseudo-transient continuation, ~50 ms): no solver is
+    imported and nothing is compiled, which is what the model library needs while it builds
+    (asking the registry for a solver there imported SciPy's integrators, ~0.5 s of every
+    fresh process)."""
+    if forced_states(cm.model):
+        raise InputError("model", "a model without periodic forcing (a forced one needs a solver: baselines())",
+                         cm.model.name)
+    with np.errstate(all="ignore"):
+        Y, ok = steady_states(cm, _untreated(cm, P), lambda Pp, Yg, n: averaged_start(cm, Pp, Yg, n))
+    return Y, ok & np.all(np.isfinite(Y), axis=1)
 
 
 def _native_failed(exc: BaseException) -> bool:
