@@ -287,25 +287,27 @@ async def test_simulation_timeout_kills_the_worker_and_frees_the_slot():
 
 @pytest.mark.parametrize(("grade", "trial"), [("E", False), ("B", True)])
 def test_patient_model_equals_the_library_composition(grade, trial):
-    """The web layer batches the library's parameter changes into one step; the model it builds
-    must be identical (same content hash) to composing apply_profile, the evidence filter,
-    with_trial_arm and the body weight by hand."""
-    from nadsim.web.schemas import PatientProfile
+    """The page's model comes from the app verb (get_model underneath); it must be identical
+    (same content hash) to composing apply_profile, the evidence filter, with_trial_arm and
+    the body weight by hand."""
+    from nadsim import app
+    from nadsim.evidence import CONTEXT_LINKS, apply_evidence_filter
+    from nadsim.library import apply_profile, build_full, with_trial_arm
+    from nadsim.web.schemas import SimulateRequest
 
-    full = pytest.importorskip("nadsim.library.full")
-    ev = pytest.importorskip("nadsim.evidence")
-    prof = PatientProfile(age_y=61, weight_kg=82, crp_mg_L=6.5, hamd=24, psqi=12)
-    got, applied = svc.build_model(prof, grade, trial)
-    ref = full.apply_profile(svc.base_model(), crp_mg_L=6.5, hamd=24, age=61, sleep=12)
-    ref = ev.apply_evidence_filter(ref, grade)
+    req = SimulateRequest(profile={"age_y": 61, "weight_kg": 82, "crp_mg_L": 6.5, "hamd": 24, "psqi": 12},
+                          min_grade=grade, trial_context=trial)
+    got, applied = app.patient_model(svc.regimen_request(req))
+    ref = apply_evidence_filter(apply_profile(build_full(), crp_mg_L=6.5, hamd=24, age=61, sleep=12), grade)
     if trial:
-        ref = full.with_trial_arm(ref, start_h=0.0)
+        ref = with_trial_arm(ref, start_h=0.0)
     else:  # no trial context: the placebo and natural-course links are off
-        ref = ref.with_parameters({lk.gate: 0.0 for lk in ref.links if lk.name in ev.CONTEXT_LINKS})
+        ref = ref.with_parameters({lk.gate: 0.0 for lk in ref.links if lk.name in CONTEXT_LINKS})
     ref = ref.with_parameters(BW=82)
     assert got.hash() == ref.hash()
     assert applied["trial_context"] is trial
     assert ("nad_sirt1" in applied["links_off"]) is (grade == "B")
+    assert applied["profile"] == ["age", "crp_mg_L", "hamd", "sleep", "BW"]
 
 
 async def test_profile_changes_the_mood_outputs(client):

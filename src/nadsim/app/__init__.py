@@ -4,8 +4,46 @@ The faces (``nadsim.cli``, ``nadsim.web``) parse text into a request, call one v
 its result; the verbs hold no formatting and read no text.
 """
 
+from nadsim.app._claims import AuditRequest as AuditRequest
+from nadsim.app._claims import audit_claims as audit_claims
+from nadsim.app._claims import claim_catalogue as claim_catalogue
+from nadsim.app._patient import INTERVAL_OUTPUTS as INTERVAL_OUTPUTS
 from nadsim.app._patient import PatientRequest as PatientRequest
 from nadsim.app._patient import PatientRuns as PatientRuns
+from nadsim.app._patient import patient_profile as patient_profile
 from nadsim.app._patient import simulate_patient as simulate_patient
+from nadsim.app._regimen import RegimenRequest as RegimenRequest
+from nadsim.app._regimen import RegimenRun as RegimenRun
+from nadsim.app._regimen import base_model as base_model
+from nadsim.app._regimen import patient_model as patient_model
+from nadsim.app._regimen import prepare_solver as prepare_solver
+from nadsim.app._regimen import simulate_regimen as simulate_regimen
+from nadsim.app._trial import PatientTrialRequest as PatientTrialRequest
+from nadsim.app._trial import TrialRun as TrialRun
+from nadsim.app._trial import patient_trial_spec as patient_trial_spec
+from nadsim.app._trial import run_patient_trial as run_patient_trial
+from nadsim.app._trial import run_trial as run_trial
+from nadsim.app._trial import trial_toml as trial_toml
 
-__all__ = ["PatientRequest", "PatientRuns", "simulate_patient"]
+__all__ = [
+    "INTERVAL_OUTPUTS",
+    "AuditRequest",
+    "PatientRequest",
+    "PatientRuns",
+    "PatientTrialRequest",
+    "RegimenRequest",
+    "RegimenRun",
+    "TrialRun",
+    "audit_claims",
+    "base_model",
+    "claim_catalogue",
+    "patient_model",
+    "patient_profile",
+    "patient_trial_spec",
+    "prepare_solver",
+    "run_patient_trial",
+    "run_trial",
+    "simulate_patient",
+    "simulate_regimen",
+    "trial_toml",
+]

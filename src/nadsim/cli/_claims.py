@@ -12,6 +12,7 @@ from rich.table import Table
 from nadsim._errors import InputError
 from nadsim._files import atomic_path
 from nadsim._units import parse_quantity
+from nadsim.app import AuditRequest, audit_claims, patient_profile
 from nadsim.cli._app import console
 from nadsim.cli._options import (
     Age,
@@ -30,7 +31,7 @@ from nadsim.cli._options import (
 )
 from nadsim.cli._simulate import crp_mg_L
 from nadsim.dosing import Regimen, parse_regimen
-from nadsim.evidence import GRADE_ORDER, attribute_by_grade, audit_claims, render_claims
+from nadsim.evidence import GRADE_ORDER, attribute_by_grade, render_claims
 from nadsim.library import get_model
 from nadsim.simulate import DISCLAIMER, time_grid
 
@@ -48,9 +49,9 @@ class ClaimsFormat(StrEnum):
     json = "json"
 
 
-def _profile(crp: str | None, hamd: float | None, age: float | None, sleep: float | None) -> dict:
-    prof = {"crp_mg_L": crp_mg_L(crp), "hamd": hamd, "age": age, "sleep": sleep}
-    return {k: v for k, v in prof.items() if v is not None}
+def _profile(crp: str | None, hamd: float | None, age: float | None, sleep: float | None) -> dict[str, float]:
+    """The options' profile: ``--crp`` read with its unit, then :func:`nadsim.app.patient_profile`."""
+    return patient_profile(crp_mg_L=crp_mg_L(crp), hamd=hamd, age=age, sleep=sleep)
 
 
 def _regimen(compound: str, route: str, dose: str, infusion: str | None, every: str | None, doses: int) -> Regimen:
@@ -82,8 +83,8 @@ def claims(
     """Audit the article's claims against the model: prediction, range, evidence grade, verdict."""
     regimen = _regimen(compound.value, route.value, dose, infusion, every, doses)
     until_h = parse_quantity(until, "--until", "[time]", unit_hint="28 d") if until else None
-    result = audit_claims(regimen=regimen, until_h=until_h, profile=_profile(crp, hamd, age, sleep),
-                          evidence=evidence.value if evidence else None, n_samples=samples, seed=seed)
+    result = audit_claims(AuditRequest(regimen=regimen, until_h=until_h, profile=_profile(crp, hamd, age, sleep),
+                                       evidence=evidence.value if evidence else None, samples=samples, seed=seed))
     if format is ClaimsFormat.table:
         data = json.loads(render_claims(result, lang.value, "json"))
         tab = Table(title=f"{result.regimen} — {result.profile or 'default profile'}", show_lines=True)
