@@ -12,12 +12,18 @@ from nadsim.app._patient import PatientRequest as PatientRequest
 from nadsim.app._patient import PatientRuns as PatientRuns
 from nadsim.app._patient import patient_profile as patient_profile
 from nadsim.app._patient import simulate_patient as simulate_patient
+from nadsim.app._qualify import QualifyRequest as QualifyRequest
+from nadsim.app._qualify import qualify as qualify
 from nadsim.app._regimen import RegimenRequest as RegimenRequest
 from nadsim.app._regimen import RegimenRun as RegimenRun
 from nadsim.app._regimen import base_model as base_model
 from nadsim.app._regimen import patient_model as patient_model
 from nadsim.app._regimen import prepare_solver as prepare_solver
 from nadsim.app._regimen import simulate_regimen as simulate_regimen
+from nadsim.app._sensitivity import SensitivityRequest as SensitivityRequest
+from nadsim.app._sensitivity import SensitivityResult as SensitivityResult
+from nadsim.app._sensitivity import default_parameters as default_parameters
+from nadsim.app._sensitivity import sensitivity as sensitivity
 from nadsim.app._trial import PatientTrialRequest as PatientTrialRequest
 from nadsim.app._trial import TrialRun as TrialRun
 from nadsim.app._trial import patient_trial_spec as patient_trial_spec
@@ -31,18 +37,24 @@ __all__ = [
     "PatientRequest",
     "PatientRuns",
     "PatientTrialRequest",
+    "QualifyRequest",
     "RegimenRequest",
     "RegimenRun",
+    "SensitivityRequest",
+    "SensitivityResult",
     "TrialRun",
     "audit_claims",
     "base_model",
     "claim_catalogue",
+    "default_parameters",
     "patient_model",
     "patient_profile",
     "patient_trial_spec",
     "prepare_solver",
+    "qualify",
     "run_patient_trial",
     "run_trial",
+    "sensitivity",
     "simulate_patient",
     "simulate_regimen",
     "trial_toml",
