@@ -4,9 +4,14 @@ The faces (``nadsim.cli``, ``nadsim.web``) parse text into a request, call one v
 its result; the verbs hold no formatting and read no text.
 """
 
+from nadsim.app._attribute import AttributeRequest as AttributeRequest
+from nadsim.app._attribute import attribute as attribute
 from nadsim.app._claims import AuditRequest as AuditRequest
 from nadsim.app._claims import audit_claims as audit_claims
 from nadsim.app._claims import claim_catalogue as claim_catalogue
+from nadsim.app._measure import MeasureRequest as MeasureRequest
+from nadsim.app._measure import MeasureResult as MeasureResult
+from nadsim.app._measure import measure as measure
 from nadsim.app._patient import INTERVAL_OUTPUTS as INTERVAL_OUTPUTS
 from nadsim.app._patient import PatientRequest as PatientRequest
 from nadsim.app._patient import PatientRuns as PatientRuns
@@ -33,7 +38,10 @@ from nadsim.app._trial import trial_toml as trial_toml
 
 __all__ = [
     "INTERVAL_OUTPUTS",
+    "AttributeRequest",
     "AuditRequest",
+    "MeasureRequest",
+    "MeasureResult",
     "PatientRequest",
     "PatientRuns",
     "PatientTrialRequest",
@@ -43,10 +51,12 @@ __all__ = [
     "SensitivityRequest",
     "SensitivityResult",
     "TrialRun",
+    "attribute",
     "audit_claims",
     "base_model",
     "claim_catalogue",
     "default_parameters",
+    "measure",
     "patient_model",
     "patient_profile",
     "patient_trial_spec",
