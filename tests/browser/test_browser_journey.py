@@ -150,3 +150,42 @@ def test_phone_layout_390px(server_url, phone_page, screens):
     page.click("#lang-toggle")
     page.wait_for_selector("html[lang='ja']", state="attached")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_prediction_intervals_in_both_languages(server_url, browser_page, artifacts):
+    """Issue #13: 90 % prediction intervals on the page: dashed bands on the charts (absolute
+    scale) and a table at the last time, in English and Japanese."""
+    page = browser_page
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(server_url + "/")
+    page.wait_for_selector("body[data-simulated='1']")
+    assert page.locator("#intervals-card").is_hidden()  # off by default
+    page.evaluate("document.body.dataset.simulated = ''")
+    page.fill("#interval-draws", "8")
+    page.fill("#until", "48")
+    page.click("#run")
+    page.wait_for_selector("body[data-simulated='1']")
+    page.wait_for_selector("#intervals-card:not([hidden])")
+    rows = page.locator("#intervals tr")
+    assert rows.count() >= 6  # header + NAD+ pools, CRP, IL-6, HAM-D
+    assert "90 %" in page.locator("#intervals-card h2").inner_text()
+    assert "48 h" in page.locator("#intervals-meta").inner_text()
+    page.check("input[name='nad_scale'][value='abs']", force=True)
+    page.wait_for_timeout(300)
+    names = page.evaluate("document.getElementById('chart-nad').data.map(d => d.name || '')")
+    assert any("90 % prediction interval" in n for n in names)
+    hamd = page.evaluate("document.getElementById('chart-hamd').data.map(d => d.name || '')")
+    assert any("90 % prediction interval" in n for n in hamd)
+    page.locator("#intervals-card").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "intervals-en.png"), full_page=True)
+    page.click("#lang-toggle")
+    page.wait_for_selector("html[lang='ja']", state="attached")
+    page.wait_for_timeout(300)
+    assert page.locator("#intervals-card h2").inner_text() == "90 % 予測区間"
+    assert "中央値" in page.locator("#intervals tr").first.inner_text()
+    assert "時間時点" in page.locator("#intervals-meta").inner_text()
+    names = page.evaluate("document.getElementById('chart-nad').data.map(d => d.name || '')")
+    assert any("90 % 予測区間" in n for n in names)
+    page.screenshot(path=str(artifacts / "intervals-ja.png"), full_page=True)
+    assert not problems, problems

@@ -287,25 +287,27 @@ async def test_simulation_timeout_kills_the_worker_and_frees_the_slot():
 
 @pytest.mark.parametrize(("grade", "trial"), [("E", False), ("B", True)])
 def test_patient_model_equals_the_library_composition(grade, trial):
-    """The web layer batches the library's parameter changes into one step; the model it builds
-    must be identical (same content hash) to composing apply_profile, the evidence filter,
-    with_trial_arm and the body weight by hand."""
-    from nadsim.web.schemas import PatientProfile
+    """The page's model comes from the app verb (get_model underneath); it must be identical
+    (same content hash) to composing apply_profile, the evidence filter, with_trial_arm and
+    the body weight by hand."""
+    from nadsim import app
+    from nadsim.evidence import CONTEXT_LINKS, apply_evidence_filter
+    from nadsim.library import apply_profile, build_full, with_trial_arm
+    from nadsim.web.schemas import SimulateRequest
 
-    full = pytest.importorskip("nadsim.library.full")
-    ev = pytest.importorskip("nadsim.evidence")
-    prof = PatientProfile(age_y=61, weight_kg=82, crp_mg_L=6.5, hamd=24, psqi=12)
-    got, applied = svc.build_model(prof, grade, trial)
-    ref = full.apply_profile(svc.base_model(), crp_mg_L=6.5, hamd=24, age=61, sleep=12)
-    ref = ev.apply_evidence_filter(ref, grade)
+    req = SimulateRequest(profile={"age_y": 61, "weight_kg": 82, "crp_mg_L": 6.5, "hamd": 24, "psqi": 12},
+                          min_grade=grade, trial_context=trial)
+    got, applied = app.patient_model(svc.regimen_request(req))
+    ref = apply_evidence_filter(apply_profile(build_full(), crp_mg_L=6.5, hamd=24, age=61, sleep=12), grade)
     if trial:
-        ref = full.with_trial_arm(ref, start_h=0.0)
+        ref = with_trial_arm(ref, start_h=0.0)
     else:  # no trial context: the placebo and natural-course links are off
-        ref = ref.with_parameters({lk.gate: 0.0 for lk in ref.links if lk.name in ev.CONTEXT_LINKS})
+        ref = ref.with_parameters({lk.gate: 0.0 for lk in ref.links if lk.name in CONTEXT_LINKS})
     ref = ref.with_parameters(BW=82)
     assert got.hash() == ref.hash()
     assert applied["trial_context"] is trial
     assert ("nad_sirt1" in applied["links_off"]) is (grade == "B")
+    assert applied["profile"] == ["age", "crp_mg_L", "hamd", "sleep", "BW"]
 
 
 async def test_profile_changes_the_mood_outputs(client):
@@ -342,3 +344,50 @@ async def test_uncertainty_bands_are_reproducible(client, article):
     assert a["series"]["CRP"]["lower"] == b["series"]["CRP"]["lower"]
     assert a["series"]["CRP"]["upper"] != c["series"]["CRP"]["upper"]
     assert np.any(np.array(a["series"]["CRP"]["upper"]) - np.array(a["series"]["CRP"]["lower"]) > 0)
+
+
+async def test_prediction_intervals_are_the_calibrations(client, article):
+    """Issue #13: the page shows 90 % prediction intervals. They are
+    nadsim.calibration.prediction_intervals on the request's own model and grid (the function
+    ``nadsim simulate --interval`` uses), reached through the app verb: the numbers must equal
+    a direct call (same code path and seed; tolerance 1e-12 relative for JSON float round trip)."""
+    from nadsim import app
+    from nadsim.calibration import prediction_intervals
+    from nadsim.web.schemas import SimulateRequest
+
+    body = {**article, "intervals": {"draws": 6, "seed": 2}}
+    r = await client.post("/api/simulate", json=body)
+    assert r.status_code == 200, r.text
+    res = r.json()
+    iv = res["metadata"]["intervals"]
+    assert iv["level"] == 0.9 and iv["draws"] + iv["failed_draws"] == 6 and iv["time_h"] == 24
+    req = SimulateRequest.model_validate(body)
+    model, _ = app.patient_model(svc.regimen_request(req))
+    names = [row["variable"] for row in iv["rows"]]
+    assert {"whole_blood_NAD", "HAMD", "CRP"} <= set(names)
+    ref = prediction_intervals(model, svc.make_regimen(req.regimen), np.array(res["time_h"]), n=6, seed=2,
+                               outputs=names)
+    for name in names:
+        band = res["series"][name]["interval"]
+        for q in ("lower", "median", "upper"):
+            np.testing.assert_allclose(band[q], ref[name].sel(quantile=q).values, rtol=1e-12, err_msg=name)
+        lo, mid, hi = (np.array(band[q], dtype=float) for q in ("lower", "median", "upper"))
+        assert np.all(lo <= mid + 1e-12) and np.all(mid <= hi + 1e-12), name
+    row = next(x for x in iv["rows"] if x["variable"] == "whole_blood_NAD")
+    assert row["change_lower"] == pytest.approx(float(ref["change_whole_blood_NAD"].values[0, -1]), rel=1e-12)
+    # the drip's spread is not zero: draws differ in the fitted metabolome parameters
+    assert row["upper"] > row["lower"]
+    # off by default, and bounded
+    assert (await client.post("/api/simulate", json=article)).json()["metadata"]["intervals"] is None
+    bad = await client.post("/api/simulate", json={**article, "intervals": {"draws": LIMITS["max_interval_draws"] + 1}})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "intervals.draws"
+
+
+async def test_report_and_csv_come_from_the_report_package(client, article):
+    """The downloads are nadsim.report's writers on the run's data (the web formats nothing of
+    its own): the CSV equals simulation_csv of the JSON result."""
+    from nadsim.report._simulation import simulation_csv
+
+    j = (await client.post("/api/simulate", json=article)).json()
+    r = await client.post("/api/simulate/csv", json=article)
+    assert r.text == simulation_csv(j["time_h"], j["series"])

@@ -4,8 +4,68 @@ The faces (``nadsim.cli``, ``nadsim.web``) parse text into a request, call one v
 its result; the verbs hold no formatting and read no text.
 """
 
+from nadsim.app._attribute import AttributeRequest as AttributeRequest
+from nadsim.app._attribute import attribute as attribute
+from nadsim.app._claims import AuditRequest as AuditRequest
+from nadsim.app._claims import audit_claims as audit_claims
+from nadsim.app._claims import claim_catalogue as claim_catalogue
+from nadsim.app._measure import MeasureRequest as MeasureRequest
+from nadsim.app._measure import MeasureResult as MeasureResult
+from nadsim.app._measure import measure as measure
+from nadsim.app._patient import INTERVAL_OUTPUTS as INTERVAL_OUTPUTS
 from nadsim.app._patient import PatientRequest as PatientRequest
 from nadsim.app._patient import PatientRuns as PatientRuns
+from nadsim.app._patient import patient_profile as patient_profile
 from nadsim.app._patient import simulate_patient as simulate_patient
+from nadsim.app._qualify import QualifyRequest as QualifyRequest
+from nadsim.app._qualify import qualify as qualify
+from nadsim.app._regimen import RegimenRequest as RegimenRequest
+from nadsim.app._regimen import RegimenRun as RegimenRun
+from nadsim.app._regimen import base_model as base_model
+from nadsim.app._regimen import patient_model as patient_model
+from nadsim.app._regimen import prepare_solver as prepare_solver
+from nadsim.app._regimen import simulate_regimen as simulate_regimen
+from nadsim.app._sensitivity import SensitivityRequest as SensitivityRequest
+from nadsim.app._sensitivity import SensitivityResult as SensitivityResult
+from nadsim.app._sensitivity import default_parameters as default_parameters
+from nadsim.app._sensitivity import sensitivity as sensitivity
+from nadsim.app._trial import PatientTrialRequest as PatientTrialRequest
+from nadsim.app._trial import TrialRun as TrialRun
+from nadsim.app._trial import patient_trial_spec as patient_trial_spec
+from nadsim.app._trial import run_patient_trial as run_patient_trial
+from nadsim.app._trial import run_trial as run_trial
+from nadsim.app._trial import trial_toml as trial_toml
 
-__all__ = ["PatientRequest", "PatientRuns", "simulate_patient"]
+__all__ = [
+    "INTERVAL_OUTPUTS",
+    "AttributeRequest",
+    "AuditRequest",
+    "MeasureRequest",
+    "MeasureResult",
+    "PatientRequest",
+    "PatientRuns",
+    "PatientTrialRequest",
+    "QualifyRequest",
+    "RegimenRequest",
+    "RegimenRun",
+    "SensitivityRequest",
+    "SensitivityResult",
+    "TrialRun",
+    "attribute",
+    "audit_claims",
+    "base_model",
+    "claim_catalogue",
+    "default_parameters",
+    "measure",
+    "patient_model",
+    "patient_profile",
+    "patient_trial_spec",
+    "prepare_solver",
+    "qualify",
+    "run_patient_trial",
+    "run_trial",
+    "sensitivity",
+    "simulate_patient",
+    "simulate_regimen",
+    "trial_toml",
+]

@@ -16,12 +16,27 @@ import numpy as np
 import xarray as xr
 
 from nadsim._errors import InputError
+from nadsim.calibration import prediction_intervals
 from nadsim.dosing import Regimen
 from nadsim.library import get_model, with_trial_arm
 from nadsim.model import Model
 from nadsim.simulate import Tolerances, simulate
 
-__all__ = ["PatientRequest", "PatientRuns", "simulate_patient"]
+__all__ = ["INTERVAL_OUTPUTS", "PatientRequest", "PatientRuns", "patient_profile", "simulate_patient"]
+
+#: outputs that get prediction intervals (those the model has): the NAD+ pools the calibration
+#: constrains, the inflammation markers and the mood score
+INTERVAL_OUTPUTS = ("whole_blood_NAD", "pbmc_NAD", "plasma_NAM", "liver_NAD", "muscle_NAD", "brain_NAD", "IL6", "CRP",
+                    "HAMD")
+
+
+def patient_profile(*, crp_mg_L: float | None = None, hamd: float | None = None, age: float | None = None,
+                    sleep: float | None = None) -> dict[str, float]:
+    """A patient's covariates as :func:`nadsim.library.get_model` takes them (``profile=``),
+    the ones not given left out, so that the model keeps its defaults for them. The one
+    mapping from the faces' names (``--crp``, ``profile.psqi``, ...) to the library's keys."""
+    given = {"crp_mg_L": crp_mg_L, "hamd": hamd, "age": age, "sleep": sleep}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,9 @@ class PatientRequest:
     #: also the undosed run and (for a model with a trial arm) the placebo arm
     compare: bool = True
     tolerances: Tolerances | str | None = None
+    #: parameter draws for 90 % prediction intervals of :data:`INTERVAL_OUTPUTS` (0: none)
+    intervals: int = 0
+    interval_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,23 @@ class PatientRuns:
     dosed: xr.Dataset
     undosed: xr.Dataset | None
     placebo: xr.Dataset | None
+    #: :func:`nadsim.calibration.prediction_intervals` of the dosed run (``None``: not asked)
+    intervals: xr.Dataset | None = None
+
+
+def interval_outputs(model: Model) -> list[str]:
+    """The :data:`INTERVAL_OUTPUTS` that ``model`` has."""
+    return [o for o in INTERVAL_OUTPUTS if o in model.outputs]
+
+
+def patient_intervals(model: Model, regimen: Regimen | None, times: np.ndarray, *, draws: int,
+                      seed: int = 0) -> xr.Dataset:
+    """90 % prediction intervals (parameter uncertainty: the calibration's posterior, the
+    unconstrained tissue parameters from their priors) of the patient's outputs over time."""
+    if not isinstance(draws, int) or draws < 1:
+        raise InputError("--interval", "a whole number of parameter draws >= 1", draws)
+    return prediction_intervals(model, regimen if regimen is not None else Regimen.none(), times, n=draws, seed=seed,
+                                outputs=interval_outputs(model))
 
 
 def simulate_patient(request: PatientRequest, *, progress: Callable[[int, int], None] | None = None) -> PatientRuns:
@@ -77,4 +112,10 @@ def simulate_patient(request: PatientRequest, *, progress: Callable[[int, int], 
         runs["dosed"].attrs["regimen"] = f"placebo drips ({regimen.describe()} without the compound)"
     if request.evidence:
         runs["dosed"].attrs["evidence_filter"] = f"links graded {request.evidence} or better"
-    return PatientRuns(model=model, dosed=runs["dosed"], undosed=runs.get("undosed"), placebo=runs.get("placebo"))
+    intervals = None
+    if request.intervals:
+        dosed_model, dosed_regimen = todo["dosed"]  # the placebo arm's own model when that is asked
+        intervals = patient_intervals(dosed_model, dosed_regimen, t, draws=request.intervals,
+                                      seed=request.interval_seed)
+    return PatientRuns(model=model, dosed=runs["dosed"], undosed=runs.get("undosed"), placebo=runs.get("placebo"),
+                       intervals=intervals)

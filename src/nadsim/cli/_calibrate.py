@@ -10,25 +10,16 @@ import typer
 from nadsim._errors import InputError
 from nadsim._files import atomic_path
 from nadsim._progress import progress_bar
-from nadsim.calibration import (
-    Calibrator,
-    kinetic_checks,
-    load_targets,
-    predict_with_reference,
-    qualification_table,
-    write_report,
-)
+from nadsim.app import QualifyRequest
+from nadsim.app import qualify as qualify_verb
+from nadsim.calibration import Calibrator, kinetic_checks, load_targets, write_report
 from nadsim.calibration._calibrator import (
     POSTERIOR_FILE,
-    STUDY_EFFECT_SD,
     Objective,
     fit_summary,
     load_posterior,
-    posterior_matches,
     posterior_samples,
 )
-from nadsim.calibration._intervals import target_intervals
-from nadsim.calibration._uncertainty import default_source
 from nadsim.calibration._writeback import update_parameter_table
 from nadsim.cli._app import console
 from nadsim.cli._options import Progress
@@ -52,29 +43,8 @@ def qualify(
     progress: Progress = True,
 ) -> None:
     """Qualification report of the current parameters against every calibration and validation row."""
-    model = build_nad_core()
-    exps, targets = load_targets()
     with progress_bar("simulating experiments", enabled=progress) as upd:
-        pred, ref = predict_with_reference(model, exps, targets, workers=workers, progress=upd)
-    rows = qualification_table(targets, pred, ref)
-    note = ""
-    if draws:
-        source = default_source()
-        iv = target_intervals(model, exps, targets, n=draws, source=source)
-        for r in rows:
-            r["lo90"], r["hi90"] = iv[r["id"]]
-        note = (f"90 % prediction intervals: {draws} parameter draws from the {source} "
-                f"(`nadsim.calibration.parameter_draws`), each simulated with `simulate_batch`; rises reported by a "
-                f"study also carry a new study's effect (log-normal, SD {STUDY_EFFECT_SD}). Coverage counts the rows "
-                f"whose observed value lies inside its interval.")
-    fitted = {n: p for n, p in model.parameters.items() if p.provenance.kind == "fitted"}
-    info = {n: {"value": p.value, "unit": p.unit, "bounds": p.bounds, "fitted_to": list(p.provenance.fitted_to)}
-            for n, p in fitted.items()}
-    post = load_posterior()
-    ident = post["identifiability"] if post and posterior_matches(model, post) else None
-    summary = write_report(rows, out, model_hash=model.hash(), fitted=info, checks=kinetic_checks(rows),
-                           identifiability=ident, fit_info=fit_summary(post) if post and ident else None,
-                           interval_note=note)
+        summary = qualify_verb(QualifyRequest(out=out, workers=workers, draws=draws), progress=upd)
     console.print(f"GMFE on the rise, calibration rows: {summary['gmfe_rise_fit']:.3f}; held-out validation rows: "
                   f"{summary['gmfe_rise_validation']:.3f} (level ratio: {summary['gmfe_fit']:.3f} / "
                   f"{summary['gmfe_validation']:.3f}; n={summary['n_fit']} / {summary['n_validation']})")

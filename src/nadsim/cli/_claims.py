@@ -12,6 +12,8 @@ from rich.table import Table
 from nadsim._errors import InputError
 from nadsim._files import atomic_path
 from nadsim._units import parse_quantity
+from nadsim.app import AttributeRequest, AuditRequest, audit_claims, patient_profile
+from nadsim.app import attribute as attribute_verb
 from nadsim.cli._app import console
 from nadsim.cli._options import (
     Age,
@@ -30,8 +32,7 @@ from nadsim.cli._options import (
 )
 from nadsim.cli._simulate import crp_mg_L
 from nadsim.dosing import Regimen, parse_regimen
-from nadsim.evidence import GRADE_ORDER, attribute_by_grade, audit_claims, render_claims
-from nadsim.library import get_model
+from nadsim.evidence import GRADE_ORDER, render_claims
 from nadsim.simulate import DISCLAIMER, time_grid
 
 app = typer.Typer()
@@ -48,9 +49,9 @@ class ClaimsFormat(StrEnum):
     json = "json"
 
 
-def _profile(crp: str | None, hamd: float | None, age: float | None, sleep: float | None) -> dict:
-    prof = {"crp_mg_L": crp_mg_L(crp), "hamd": hamd, "age": age, "sleep": sleep}
-    return {k: v for k, v in prof.items() if v is not None}
+def _profile(crp: str | None, hamd: float | None, age: float | None, sleep: float | None) -> dict[str, float]:
+    """The options' profile: ``--crp`` read with its unit, then :func:`nadsim.app.patient_profile`."""
+    return patient_profile(crp_mg_L=crp_mg_L(crp), hamd=hamd, age=age, sleep=sleep)
 
 
 def _regimen(compound: str, route: str, dose: str, infusion: str | None, every: str | None, doses: int) -> Regimen:
@@ -82,8 +83,8 @@ def claims(
     """Audit the article's claims against the model: prediction, range, evidence grade, verdict."""
     regimen = _regimen(compound.value, route.value, dose, infusion, every, doses)
     until_h = parse_quantity(until, "--until", "[time]", unit_hint="28 d") if until else None
-    result = audit_claims(regimen=regimen, until_h=until_h, profile=_profile(crp, hamd, age, sleep),
-                          evidence=evidence.value if evidence else None, n_samples=samples, seed=seed)
+    result = audit_claims(AuditRequest(regimen=regimen, until_h=until_h, profile=_profile(crp, hamd, age, sleep),
+                                       evidence=evidence.value if evidence else None, samples=samples, seed=seed))
     if format is ClaimsFormat.table:
         data = json.loads(render_claims(result, lang.value, "json"))
         tab = Table(title=f"{result.regimen} — {result.profile or 'default profile'}", show_lines=True)
@@ -120,12 +121,8 @@ def attribute(
     until_h = parse_quantity(until, "--until", "[time]", unit_hint="28 d")
     if until_h < regimen.last_time_h:
         raise InputError("--until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", until)
-    model = get_model(profile=_profile(crp, hamd, age, sleep))
-    unknown = [o for o in output if o not in model.outputs and o not in {r.name for r in model.rules}]
-    if unknown:
-        raise InputError("--output", "model outputs such as HAMD, CRP, SIRT1_activity", unknown)
     times = time_grid(until_h, step_h=min(6.0, until_h / 20), regimen=regimen)
-    res = attribute_by_grade(model, regimen, times, output)
+    res = attribute_verb(AttributeRequest(regimen, times, outputs=tuple(output), profile=_profile(crp, hamd, age, sleep)))
     tab = Table(title=f"Change at {until_h:g} h from the same patient untreated ({regimen.describe()})")
     cols = ("output", "unit", "total change", "placebo and natural course (any drip)",
             "compound (vs placebo drip)", "compound: metabolome only", *(f"compound: grade {g}" for g in GRADE_ORDER))

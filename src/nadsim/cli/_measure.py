@@ -12,15 +12,8 @@ from rich.table import Table
 from nadsim._errors import InputError
 from nadsim._files import atomic_path
 from nadsim._progress import progress_bar
-from nadsim.analysis.value import (
-    CYTOKINE_CONSTRAINTS,
-    hamd_interval,
-    noise_floor,
-    rejections,
-    run_draws,
-    significance_weights,
-    value_of_information,
-)
+from nadsim.app import MeasureRequest
+from nadsim.app import measure as measure_verb
 from nadsim.cli._app import console
 from nadsim.cli._claims import _profile, _regimen
 from nadsim.cli._options import (
@@ -38,7 +31,6 @@ from nadsim.cli._options import (
     RouteName,
     Sleep,
 )
-from nadsim.library import get_model
 from nadsim.simulate import DISCLAIMER
 
 app = typer.Typer()
@@ -73,24 +65,14 @@ def measure(
     if plot is not None and plot.suffix.lower() != ".png":
         raise InputError("--plot", "a file name ending in .png", str(plot))
     regimen = _regimen(compound.value, route.value, dose, infusion, every, doses)
-    if regimen.last_time_h > weeks * 7 * 24.0:
-        raise InputError("--weeks", f"at or after the last dose ({regimen.last_time_h / 168:g} weeks)", weeks)
-    model = get_model(profile=_profile(crp, hamd, age, sleep))
+    request = MeasureRequest(regimen, weeks=weeks, profile=_profile(crp, hamd, age, sleep), draws=draws,
+                             n_per_arm=n_per_arm, level=level, seed=seed)
     with progress_bar("measure (joint draws)", enabled=progress) as upd:
-        d = run_draws(model, n=draws, seed=seed, regimen=regimen, effect_weeks=weeks, progress=upd)
-    iv = hamd_interval(d, level=level)
-    iv_sig = hamd_interval(d, level=level, weights=significance_weights(d))
-    rows = value_of_information(d, n_per_arm=n_per_arm, level=level, seed=seed)
-    floor = noise_floor(d, level=level, seed=seed)
-    rejected = rejections(d)
-    result = {"regimen": d.regimen, "profile": d.profile, "weeks": weeks, "interval": iv,
-              "interval_significance_weighted": iv_sig,
-              "constraints": [{"study": c.name, "outputs": list(c.outputs), "region_ln_ratio": list(c.region),
-                               "rejected": rejected[c.name], "source": c.source, "note": c.note}
-                              for c in CYTOKINE_CONSTRAINTS],
-              "n_solved": int(d.solved.sum()), "n_per_arm": n_per_arm, "measurements": rows,
-              "noise_floor_pct": floor,
-              "disclaimer": DISCLAIMER}
+        measured = measure_verb(request, progress=upd)
+    d, result = measured.draws, dict(measured.payload)
+    iv, iv_sig, rows = result["interval"], result["interval_significance_weighted"], result["measurements"]
+    floor = result["noise_floor_pct"]
+    rejected = {c["study"]: c["rejected"] for c in result["constraints"]}
     text = json.dumps(result, indent=1)
     if plot:
         with atomic_path(plot, field="--plot") as tmp:

@@ -12,13 +12,9 @@ from nadsim._errors import InputError
 from nadsim._files import atomic_path
 from nadsim._progress import progress_bar
 from nadsim._units import parse_quantity
-from nadsim.analysis.sensitivity import (
-    METRICS,
-    bounds_for,
-    local_sensitivity,
-    model_metric,
-    sobol_indices,
-)
+from nadsim.analysis.sensitivity import METRICS
+from nadsim.app import SensitivityRequest
+from nadsim.app import sensitivity as sensitivity_verb
 from nadsim.cli._app import console
 from nadsim.cli._options import (
     Backend,
@@ -38,7 +34,6 @@ from nadsim.cli._options import (
     Until,
 )
 from nadsim.dosing import parse_regimen
-from nadsim.library import get_model
 from nadsim.report._figures import sobol_figure, tornado_figure
 from nadsim.simulate import time_grid
 
@@ -50,12 +45,6 @@ Metric = Enum("Metric", {m: m for m in METRICS}, type=str)  # type: ignore[misc]
 class Method(StrEnum):
     local = "local"
     sobol = "sobol"
-
-
-def default_parameters(model) -> list[str]:  # type: ignore[no-untyped-def]
-    """Free, non-zero parameters with a range (infusion settings excluded)."""
-    return [p for p in model.parameter_names if model.parameters[p].expr is None and model.parameters[p].value != 0
-            and not p.startswith("inf_") and model.parameters[p].bounds[0] < model.parameters[p].bounds[1]]
 
 
 @app.command()
@@ -82,29 +71,18 @@ def sensitivity(
     """Local (tornado) or global (Sobol) sensitivity of a model output to its parameters."""
     if plot is not None and plot.suffix.lower() != ".png":
         raise InputError("--plot", "a file name ending in .png", str(plot))
-    m = get_model("full" if model.value == "default" else model.value)
     regimen = parse_regimen(compound=compound.value, route=route.value, dose=dose,
                             infusion=infusion if route.value == "iv" else None, every=every, doses=doses)
     until_h = parse_quantity(until, "until", "[time]", unit_hint="24 h")
     step_h = parse_quantity(step, "step", "[time]", unit_hint="1 h")
     t = time_grid(until_h, step_h=step_h, regimen=regimen)
-    if parameters:
-        names = [p.strip() for p in parameters.split(",") if p.strip()]
-    elif method is Method.local:
-        names = default_parameters(m)
-    else:
-        raise InputError("--parameters", "a comma-separated list of parameters for sobol", None)
+    names = [p.strip() for p in parameters.split(",") if p.strip()] if parameters else None
+    request = SensitivityRequest(regimen, t, output=output, metric=metric.value, method=method.value, parameters=names,
+                                 model="full" if model.value == "default" else model.value, n=n, spread=spread,
+                                 seed=seed, backend=backend.value, device=device.value)
     with progress_bar(f"sensitivity ({method.value})", enabled=progress) as upd:
-        f = model_metric(m, regimen, t, output, names, metric=metric.value, backend=backend.value,
-                         device=device.value, progress=upd)
-        if method is Method.local:
-            df = local_sensitivity(f, names, [m.parameters[p].value for p in names])
-        else:
-            b = bounds_for(m, names, spread=spread)
-            logs = [lo > 0 and hi / lo > 10 for lo, hi in b]
-            df = sobol_indices(f, names, b, n=n, seed=seed, log_scale=logs)
-    df.insert(1, "grade", [m.parameters[p].provenance.grade for p in df["parameter"]])
-    df.insert(2, "unit", [m.parameters[p].unit for p in df["parameter"]])
+        result = sensitivity_verb(request, progress=upd)
+    m, df = result.model, result.table
     if plot:
         with atomic_path(plot, field="--plot") as tmp:
             if method is Method.local:

@@ -23,8 +23,13 @@ from nadsim._files import atomic_path
 from nadsim._progress import progress_bar
 from nadsim._units import parse_quantity
 from nadsim.analysis import summarize
-from nadsim.app import PatientRequest, PatientRuns, simulate_patient
-from nadsim.calibration import prediction_intervals
+from nadsim.app import (
+    INTERVAL_OUTPUTS,
+    PatientRequest,
+    PatientRuns,
+    patient_profile,
+    simulate_patient,
+)
 from nadsim.cli._app import console
 from nadsim.cli._options import (
     Age,
@@ -94,13 +99,12 @@ def grid_for(regimen: Regimen, until: str, step: str | None) -> np.ndarray:
     return time_grid(until_h, step_h=step_h, regimen=regimen)
 
 
-def run_patient(request: PatientRequest, *, progress: bool = True) -> tuple[Model, dict[str, Any]]:
-    """The app's patient runs as the table writers take them (dosed, undosed, placebo), and the
-    patient's model."""
+def run_patient(request: PatientRequest, *, progress: bool = True) -> tuple[PatientRuns, dict[str, Any]]:
+    """The app's patient runs, and them as the table writers take them (dosed, undosed, placebo)."""
     with progress_bar("simulating runs", enabled=progress, every_s=5.0) as upd:
         runs: PatientRuns = simulate_patient(request, progress=upd)
     out = {"dosed": runs.dosed, "undosed": runs.undosed, "placebo": runs.placebo}
-    return runs.model, {k: v for k, v in out.items() if v is not None}
+    return runs, {k: v for k, v in out.items() if v is not None}
 
 
 def _g(x: Any, fmt: str = ".4g") -> str:
@@ -253,24 +257,19 @@ def simulate(
                                 progress=progress)
         return
     grid = grid_for(regimen, until, step)
-    request = PatientRequest(regimen, grid, profile={"crp_mg_L": crp_mg_L(crp), "hamd": hamd, "age": age, "sleep": sleep},
-                             evidence=grade, placebo=placebo, compare=format is SimFormat.table or plot is not None)
-    model, runs = run_patient(request, progress=progress)
-    variables = list(model.outputs)
+    profile = patient_profile(crp_mg_L=crp_mg_L(crp), hamd=hamd, age=age, sleep=sleep)
+    request = PatientRequest(regimen, grid, profile=profile, evidence=grade, placebo=placebo,
+                             compare=format is SimFormat.table or plot is not None, intervals=interval)
+    patient, runs = run_patient(request, progress=progress)
+    variables = list(patient.model.outputs)
     write_outputs(runs, regimen, fmt=format.value, out=out, plot=plot, variables=[v for v in variables if v in runs["dosed"]])
-    if interval:
-        show_intervals(model, regimen, grid, draws=interval, fmt=format.value)
+    if patient.intervals is not None:
+        show_intervals(patient.intervals, grid, fmt=format.value)
 
 
-#: outputs whose intervals ``--interval`` prints (those the model has)
-INTERVAL_OUTPUTS = ("whole_blood_NAD", "pbmc_NAD", "plasma_NAM", "liver_NAD", "muscle_NAD", "brain_NAD", "IL6", "CRP",
-                    "HAMD")
-
-
-def show_intervals(model: Model, regimen: Regimen, grid: np.ndarray, *, draws: int, fmt: str) -> None:
+def show_intervals(iv: Any, grid: np.ndarray, *, fmt: str) -> None:
     """90 % prediction intervals at the last time, level and change from baseline (research use)."""
-    names = [o for o in INTERVAL_OUTPUTS if o in model.outputs]
-    iv = prediction_intervals(model, regimen, grid, n=draws, outputs=names)
+    names = [o for o in INTERVAL_OUTPUTS if o in iv]
     if fmt == "json":
         typer.echo(json.dumps({"intervals": {
             "level": iv.attrs["level"], "draws": iv.attrs["draws"], "source": iv.attrs["source"],

@@ -8,6 +8,7 @@ way (PNG, 120 dpi).
 
 from __future__ import annotations
 
+import io
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,8 @@ _CJK = [f for f in ("Noto Sans CJK JP", "Noto Sans JP", "IPAGothic") if f in {x.
 if _CJK:
     plt.rcParams["font.family"] = ["DejaVu Sans", _CJK[0]]
 
-__all__ = ["GRADE_COLOURS", "PLASMA", "POOLS", "new_figure", "plot_nad_pools", "save", "wrap"]
+__all__ = ["GRADE_COLOURS", "PLASMA", "POOLS", "nad_pools_figure", "new_figure", "plot_nad_pools", "png_bytes", "save",
+           "wrap"]
 
 POOLS = {
     "whole_blood_NAD": "whole blood",
@@ -58,12 +60,25 @@ def save(fig: Any, path: Path | str, *, dpi: int = 120) -> Path:
     return Path(path)
 
 
+def png_bytes(fig: Any, *, dpi: int = 120) -> bytes:
+    """``fig`` as PNG bytes (for a ``data:`` image in a self-contained report), closed after."""
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def _nonzero(y: np.ndarray) -> bool:
     return bool(np.any(np.nan_to_num(np.asarray(y, dtype=float)) != 0))
 
 
 def plot_nad_pools(ds: Any, path: Path | str, *, title: str = "", reference: Any = None,
                    t: Callable[..., str] | None = None) -> Path:
+    """:func:`nad_pools_figure` written to ``path`` (PNG)."""
+    return save(nad_pools_figure(ds, title=title, reference=reference, t=t), path)
+
+
+def nad_pools_figure(ds: Any, *, title: str = "", reference: Any = None, t: Callable[..., str] | None = None) -> Any:
     """Two panels: NAD+ per compartment (change from the same subject undosed, % of it; without
     a reference, % of the value at t = 0) and plasma metabolites (uM, log scale). ``t`` gives
     the labels (the page's i18n dictionary; default English)."""
@@ -92,4 +107,4 @@ def plot_nad_pools(ds: Any, path: Path | str, *, title: str = "", reference: Any
     b.legend(fontsize=8)
     line = t("fig.disclaimer")
     fig.suptitle(wrap(f"{title} · {line}" if title else line, 110), fontsize=10)
-    return save(fig, path)
+    return fig

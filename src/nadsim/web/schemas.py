@@ -21,6 +21,7 @@ __all__ = [
     "JobInfo",
     "ParameterOut",
     "PatientProfile",
+    "PredictionIntervals",
     "RegimenIn",
     "SimulateRequest",
     "TrialRequest",
@@ -35,6 +36,7 @@ LIMITS = {
     "max_infusion_min": 24 * 60.0,
     "max_interval_h": 24.0 * 28,
     "max_samples": 20,  # uncertainty band: parameter draws per simulate request (~0.7 s each)
+    "max_interval_draws": 50,  # prediction intervals: calibration draws per simulate request
     "max_population": 50,  # virtual subjects per trial arm (a subject-week costs ~1.5 s of CPU)
     "max_trial_weeks": 8,
     "max_request_bytes": 32 * 1024,
@@ -129,6 +131,13 @@ class Uncertainty(_Strict):
     level: float = Field(0.9, gt=0.5, lt=1.0, description="Central probability of the band.")
 
 
+class PredictionIntervals(_Strict):
+    draws: int = Field(0, ge=0, le=LIMITS["max_interval_draws"],
+                       description="Parameter draws from the calibration's posterior for 90 % prediction intervals "
+                                   "(0 = none).")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
 def _last_dose_h(info: ValidationInfo) -> float:
     """Time of the last dose (h) of the request's already validated ``regimen`` (0 if it failed)."""
     r = info.data.get("regimen")
@@ -149,6 +158,7 @@ class SimulateRequest(_Strict):
     until_h: float = Field(72.0, gt=0, le=LIMITS["max_until_h"], description="Simulated time from the first dose (h).")
     min_grade: Grade = Field("E", description="Weakest evidence grade of mechanism links kept active.")
     uncertainty: Uncertainty = Field(default_factory=Uncertainty)
+    intervals: PredictionIntervals = Field(default_factory=PredictionIntervals)
     trial_context: bool = Field(
         False, description="Add the natural course and expectancy (placebo) response of a trial arm to HAM-D; "
                            "off: HAM-D shows only the modelled mechanism effect.")

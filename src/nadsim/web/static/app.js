@@ -64,7 +64,7 @@ async function setLang(lang) {
   }
   renderProfileNote();
   if (S.status) setStatus("", S.status.isError, S.status.key, S.status.extra);
-  if (S.result) { renderCharts(); renderSummary(); }
+  if (S.result) { renderCharts(); renderSummary(); renderIntervals(); }
   if (S.params) renderParams();
   if (S.evidence) renderEvidence();
   if (S.claims) renderClaims();
@@ -160,6 +160,7 @@ function buildRequest() {
     until_h: num("#until"),
     min_grade: $("#min-grade").value,
     uncertainty: { samples: Math.round(num("#samples") || 0), seed: 0, level: 0.9 },  // 5-95 % band
+    intervals: { draws: Math.round(num("#interval-draws") || 0), seed: 0 },  // 90 % prediction intervals
     trial_context: $("#trial-context").checked,
   };
 }
@@ -208,6 +209,7 @@ async function runSimulation(ev) {
     S.request = req;
     renderCharts();
     renderSummary();
+    renderIntervals();
     renderProfileNote();
     $("#csv").disabled = false;
     $("#report").disabled = false;
@@ -297,6 +299,14 @@ function traces(names, transform, yUnitsInName, bands = true) {
       out.push({ x, y: tr(s.upper), type: "scatter", mode: "lines", line: { width: 0 }, fill: "tonexty",
                  fillcolor: hexA(color, 0.18), name: `${name} · ${t("chart.band")}`, hoverinfo: "skip", showlegend: false, legendgroup: n });
     }
+    if (bands && s.interval) {
+      // the 90 % prediction interval: dashed edges, so it reads apart from the mechanism band
+      const edge = { color: hexA(color, 0.7), width: 1, dash: "dash" };
+      out.push({ x, y: tr(s.interval.lower), type: "scatter", mode: "lines", line: edge, hoverinfo: "skip", showlegend: false, legendgroup: n,
+                 name: `${name} · ${t("chart.interval")}` });
+      out.push({ x, y: tr(s.interval.upper), type: "scatter", mode: "lines", line: edge, fill: "tonexty",
+                 fillcolor: hexA(color, 0.10), name: `${name} · ${t("chart.interval")}`, hoverinfo: "skip", showlegend: false, legendgroup: n });
+    }
     out.push({ x, y: tr(s.values), type: "scatter", mode: "lines", name, line: { color, width: 2 }, legendgroup: n,
                hovertemplate: `%{y:.4g} ${esc(unit(s.unit))}<extra>${esc(label(n, s.description))}</extra>` });
   });
@@ -346,7 +356,8 @@ function renderCharts() {
   if (hamd.length) {
     const lay = baseLayout(t("chart.hamd"));
     // at least +-3 points around the course, so that small modelled changes are not blown up
-    const vals = hamd.flatMap((n) => [...series[n].values, ...(series[n].lower || []), ...(series[n].upper || [])]).filter((v) => v !== null);
+    const iv = (n) => (series[n].interval ? [...series[n].interval.lower, ...series[n].interval.upper] : []);
+    const vals = hamd.flatMap((n) => [...series[n].values, ...(series[n].lower || []), ...(series[n].upper || []), ...iv(n)]).filter((v) => v !== null);
     const lo = Math.min(...vals), hi = Math.max(...vals), mid = (lo + hi) / 2, half = Math.max((hi - lo) / 2 + 0.5, 3);
     lay.yaxis.range = [Math.max(0, mid - half), Math.min(52, mid + half)];
     const hTraces = traces(hamd, ident, false);
@@ -379,6 +390,22 @@ function renderSummary() {
   const m = S.result.metadata;
   $("#run-meta").textContent = t("run.meta", { model: m.model, points: m.n_points, secs: m.compute_s.toFixed(2) });
   $("#summary-note").textContent = t("summary.reference");
+}
+
+function renderIntervals() {
+  const iv = S.result && S.result.metadata.intervals;
+  $("#intervals-card").hidden = !iv;
+  if (!iv) return;
+  const head = `<tr><th>${esc(t("summary.output"))}</th><th>${esc(t("summary.unit"))}</th><th class="num">${esc(t("intervals.median"))}</th>
+    <th class="num">${esc(t("intervals.range"))}</th><th class="num">${esc(t("intervals.change"))}</th>
+    <th class="num">${esc(t("intervals.change_range"))}</th></tr>`;
+  const signed = (x) => (x === null || x === undefined ? "–" : (x > 0 ? "+" : "") + fmt(x));
+  const body = iv.rows.map((r) => `<tr><td>${esc(label(r.variable, S.result.series[r.variable] && S.result.series[r.variable].description))}</td>
+    <td>${esc(unit(r.unit))}</td><td class="num">${fmt(r.median)}</td><td class="num">${fmt(r.lower)} – ${fmt(r.upper)}</td>
+    <td class="num">${signed(r.change_median)}</td><td class="num">${signed(r.change_lower)} – ${signed(r.change_upper)}</td></tr>`).join("");
+  $("#intervals").innerHTML = head + body;
+  const source = iv.source === "posterior" ? t("intervals.source.posterior") : t("intervals.source.prior");
+  $("#intervals-meta").textContent = t("intervals.meta", { time: fmt(iv.time_h), draws: iv.draws, source, failed: iv.failed_draws });
 }
 
 /* ------------------------------------------------------------------ parameters */
