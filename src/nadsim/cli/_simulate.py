@@ -56,7 +56,12 @@ from nadsim.cli._options import (
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.library import get_model
 from nadsim.model import Model
-from nadsim.population import COVARIATES, sample_population, simulate_population
+from nadsim.population import (
+    COVARIATES,
+    check_population_memory,
+    sample_population,
+    simulate_population,
+)
 from nadsim.report._data import dataset_series, long_frame, run_metadata, write_csv, write_parquet
 from nadsim.simulate import time_grid
 
@@ -193,6 +198,9 @@ def simulate_population_cli(*, n: int, seed: int, out: Path | None, regimen: Reg
     if not 1 <= n <= 10_000_000:
         raise InputError("--population", "a number of subjects in [1, 10000000]", n)
     t = grid_for(regimen, until, step)
+    # refused before anything is sampled: the whole subject x time x output table is held at once
+    check_population_memory(n, t.size, len(model.rules), n_parameters=len(model.parameter_names),
+                            field="--population", times_field="--step")
     pop = sample_population(n, model=model, seed=seed)
     with progress_bar("simulating subjects", enabled=progress) as upd:
         ds = simulate_population(model, regimen, t, pop, backend=backend, device=device, cluster=cluster,

@@ -6,6 +6,8 @@ from nadsim.population._batch import run_batch as run_batch
 from nadsim.population._covariates import COVARIATES as COVARIATES
 from nadsim.population._covariates import Covariate as Covariate
 from nadsim.population._covariates import CovariateModel as CovariateModel
+from nadsim.population._memory import check_population_memory as check_population_memory
+from nadsim.population._memory import population_memory_bytes as population_memory_bytes
 from nadsim.population._population import VirtualPopulation as VirtualPopulation
 from nadsim.population._population import covariate_parameters as covariate_parameters
 from nadsim.population._population import sample_population as sample_population
@@ -24,7 +26,9 @@ __all__ = [
            "Uncertainty",
            "Variability",
            "VirtualPopulation",
+           "check_population_memory",
            "covariate_parameters",
+           "population_memory_bytes",
            "run_batch",
            "sample_population",
            "simulate_population",

@@ -17,6 +17,7 @@ from nadsim.library import PROFILE_RANGES, get_model
 from nadsim.model import Model
 from nadsim.population._batch import run_batch
 from nadsim.population._covariates import CovariateModel, subject_normals
+from nadsim.population._memory import check_population_memory
 from nadsim.population._variability import Uncertainty, Variability
 from nadsim.simulate import DISCLAIMER
 
@@ -121,6 +122,7 @@ def sample_population(n: int | None = None, *, model: Model | None = None, seed:
     variability = variability if variability is not None else Variability().for_model(model)
     uncertainty = uncertainty or Uncertainty()
     names = model.parameter_names
+    check_population_memory(subjects.size, 0, 0, n_parameters=len(names), field="population")
     for what, pars in (("variability", variability.names), ("uncertainty", tuple(uncertainty.cv))):
         for par in pars:
             if par not in names:
@@ -168,6 +170,8 @@ def simulate_population(model: Model | None, regimen: Regimen | None, times: Seq
     missing = [o for o in outputs if o not in rules | states]
     if missing:
         raise InputError("outputs", f"outputs or states of model '{model.name}'", missing)
+    check_population_memory(len(population), t.size, len(outputs), n_parameters=len(model.parameter_names),
+                            field="population", times_field="times")
     res = run_batch(model, regimen, t, population.params, backend=backend, device=device, rtol=rtol, atol=atol,
                     cluster=cluster, chunk_size=chunk_size, keep_states=any(o not in rules for o in outputs),
                     progress=progress)

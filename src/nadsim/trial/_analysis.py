@@ -70,19 +70,28 @@ def ancova(y: np.ndarray, baseline: np.ndarray, treat: np.ndarray, *, level: flo
     """OLS of ``y ~ 1 + treat + baseline`` per replicate (rows); two-sided t test on ``treat``.
 
     Shapes ``(R, m)`` (or ``(m,)`` for one trial). Rows with NaN are not allowed: drop failed
-    subjects first.
+    subjects first. The normal equations are built from row sums (the baseline centred per row,
+    so it is orthogonal to the intercept): thousands of replicate trials cost a few passes over
+    the data instead of an ``(R, m, 3)`` design matrix.
     """
     y, baseline, treat = (np.atleast_2d(np.asarray(a, dtype=float)) for a in (y, baseline, treat))
-    _R, m = y.shape
+    y, baseline, treat = np.broadcast_arrays(y, baseline, treat)
+    R, m = y.shape
     b = baseline - baseline.mean(axis=1, keepdims=True)
-    X = np.stack([np.ones_like(y), treat, b], axis=-1)  # (R, m, 3)
-    XtX = np.einsum("rmi,rmj->rij", X, X)
-    Xty = np.einsum("rmi,rm->ri", X, y)
+    s_t, s_tt, s_tb, s_bb = treat.sum(axis=1), (treat * treat).sum(axis=1), (treat * b).sum(axis=1), (b * b).sum(axis=1)
+    s_y, s_ty, s_by = y.sum(axis=1), (treat * y).sum(axis=1), (b * y).sum(axis=1)
+    XtX = np.zeros((R, 3, 3))
+    XtX[:, 0, 0] = m
+    XtX[:, 0, 1] = XtX[:, 1, 0] = s_t
+    XtX[:, 1, 1] = s_tt
+    XtX[:, 1, 2] = XtX[:, 2, 1] = s_tb
+    XtX[:, 2, 2] = s_bb
+    Xty = np.stack([s_y, s_ty, s_by], axis=1)
     # a constant baseline makes the design singular: fall back to the two-sample t test
     const_b = np.ptp(baseline, axis=1) <= 1e-12 * np.maximum(1.0, np.abs(baseline).max(axis=1))
     XtX[const_b, 2, 2] = 1.0
     beta = np.linalg.solve(XtX, Xty[..., None])[..., 0]
-    resid = y - np.einsum("rmi,ri->rm", X, beta)
+    resid = y - beta[:, :1] - beta[:, 1:2] * treat - beta[:, 2:3] * b
     k = np.where(const_b, 2, 3)
     df = (m - k).astype(float)
     s2 = (resid**2).sum(axis=1) / np.maximum(df, 1.0)

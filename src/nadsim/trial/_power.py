@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 from nadsim.population._covariates import KEY_REPLICATE
-from nadsim.trial._analysis import ancova, endpoint_values, observe, proportion_test
+from nadsim.trial._analysis import ancova, endpoint_values, proportion_test
 from nadsim.trial._spec import Endpoint
 from nadsim.trial._twins import TwinPool
 
@@ -46,6 +46,20 @@ def _draw_patients(rng: np.random.Generator, N: int, n: int, R: int) -> np.ndarr
     return rng.integers(0, N, (R, 2 * n))
 
 
+def _observe_in_place(x: np.ndarray, z: np.ndarray, e: Endpoint) -> np.ndarray:
+    """:func:`~nadsim.trial._analysis.observe` on a scratch array, overwriting it: the same
+    arithmetic (so the same values), without the temporaries of a zero CV or SD."""
+    if e.noise_cv:
+        x *= 1.0 + e.noise_cv * z
+    if e.noise_sd:
+        x += e.noise_sd * z
+    if e.round:
+        np.round(x, out=x)
+    if e.clip is not None:
+        np.clip(x, e.clip[0], e.clip[1], out=x)
+    return x
+
+
 def replicate_trials(pool: TwinPool, e: Endpoint, n: int, R: int, rng: np.random.Generator, *,
                      level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Estimates and p values of ``R`` replicate trials with ``n`` patients per arm."""
@@ -55,13 +69,16 @@ def replicate_trials(pool: TwinPool, e: Endpoint, n: int, R: int, rng: np.random
     for r0 in range(0, R, block):
         rows = min(block, R - r0)
         idx = _draw_patients(rng, pool.size, n, rows)
-        treated = np.broadcast_to(g.astype(bool), idx.shape)
-        base = pool.base[idx]
-        vis = np.where(treated, pool.trt[idx], pool.ctrl[idx])
-        z = rng.standard_normal((3, *idx.shape))
-        ob = observe(base, z[0], noise_sd=e.noise_sd, noise_cv=e.noise_cv, round_=e.round, clip=e.clip)
-        ov = observe(vis + e.subject_sd * z[2], z[1], noise_sd=e.noise_sd, noise_cv=e.noise_cv, round_=e.round,
-                     clip=e.clip)
+        ob = pool.base[idx]
+        # the first n columns are the control arm: each patient's outcome under the arm drawn into
+        vis = np.concatenate([pool.ctrl[idx[:, :n]], pool.trt[idx[:, n:]]], axis=1)
+        # single-precision normals: the RNG is most of the cost at large n, and rater error needs
+        # no more than 24 bits (observed scores are rounded to whole points)
+        z = rng.standard_normal((3, *idx.shape), dtype=np.float32)
+        _observe_in_place(ob, z[0], e)
+        if e.subject_sd:
+            vis += e.subject_sd * z[2]
+        ov = _observe_in_place(vis, z[1], e)
         y = endpoint_values(e.kind, ob, ov, e.cut)
         gg = np.broadcast_to(g, idx.shape)
         res = proportion_test(y, gg, level=level) if e.binary else ancova(y, ob, gg, level=level)

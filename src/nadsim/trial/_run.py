@@ -17,12 +17,10 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from nadsim._errors import InputError, NadsimError
 from nadsim._procs import process_pool
@@ -30,10 +28,12 @@ from nadsim._version import __version__
 from nadsim.calibration import DRAW_SOURCES, parameter_draws
 from nadsim.library import get_model
 from nadsim.model import Model
-from nadsim.population import CovariateModel, Uncertainty, Variability, run_batch, sample_population
+from nadsim.population import CovariateModel, Uncertainty, Variability, sample_population
+from nadsim.population._chunks import ChunkJob, sidecar_path, simulate_chunk
 from nadsim.population._covariates import KEY_ALLOCATION
+from nadsim.population._memory import machine_memory_bytes
 from nadsim.trial._lock import RunLock, lock_holder
-from nadsim.trial._registry import Registry, atomic_write_bytes, atomic_write_parquet, sha256_file
+from nadsim.trial._registry import Registry, atomic_write_bytes, sha256_file
 from nadsim.trial._spec import TrialSpec, parse_trial
 
 __all__ = ["Chunk", "allocation", "effective_spec", "plan", "resolve_run", "resume_trial", "run_trial",
@@ -62,7 +62,7 @@ def check_memory(spec: TrialSpec, available: int | None = None) -> None:
     """Refuse a spec whose estimated peak memory exceeds half this machine's physical memory
     (:meth:`TrialSpec.memory_estimate_bytes`), before anything is simulated or written."""
     if available is None:
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        available = machine_memory_bytes()
     need = spec.memory_estimate_bytes()
     if need > available // 2:
         raise InputError("trial", f"a trial whose estimated peak memory fits in half of this machine's "
@@ -76,12 +76,6 @@ def trial_model(name: str) -> Model:
     name = "full" if name == "default" else name
     model = get_model(name)
     return get_model(name, arm=0.0) if "trial_on" in model.parameters else model
-
-
-@lru_cache(maxsize=4)
-def _spec_and_model(text: str, overrides_json: str) -> tuple[TrialSpec, Model]:
-    spec = effective_spec(text, json.loads(overrides_json))
-    return spec, trial_model(spec.model)
 
 
 def population_models(spec: TrialSpec, model: Model) -> tuple[CovariateModel, Variability, Uncertainty]:
@@ -162,69 +156,29 @@ def draw_values(spec: TrialSpec, model: Model) -> list[dict[str, float]]:
 
 
 # ------------------------------------------------------------------ one chunk (runs in a worker)
-def _fault_hook(chunk_id: str) -> None:
-    """Fault injection for the crash tests: ``NADSIM_FAULT_CHUNK=<id>`` kills the worker process
-    that simulates that chunk while the file ``NADSIM_FAULT_ONCE`` exists (it is removed first,
-    so the retry succeeds), or every time when that variable is unset."""
-    if os.environ.get("NADSIM_FAULT_CHUNK") != chunk_id:
-        return
-    once = os.environ.get("NADSIM_FAULT_ONCE")
-    if once:
-        try:
-            os.unlink(once)
-        except FileNotFoundError:
-            return
-    os._exit(13)
+def model_entry(spec: TrialSpec) -> tuple[str, float | None]:
+    """The library model of a trial and the time its patients enter an arm (:func:`trial_model`)."""
+    name = "full" if spec.model == "default" else spec.model
+    return name, (0.0 if "trial_on" in get_model(name).parameters else None)
 
 
-def simulate_chunk(text: str, overrides_json: str, chunk: Chunk, out_dir: str,
-                   draw: dict[str, float] | None = None) -> dict[str, Any]:
-    """Simulate the chunk's patients under every arm (same parameter rows, so the engine's
-    baseline cache serves every arm after the first) and store them with a checksum beside."""
-    t0 = time.perf_counter()
-    _fault_hook(chunk.chunk_id)
-    spec, model = _spec_and_model(text, overrides_json)
+def chunk_job(spec: TrialSpec, model: Model, chunk: Chunk, out: Path, draws: list[dict[str, float]]) -> ChunkJob:
+    """The complete description of ``chunk`` that a worker simulates
+    (:func:`nadsim.population._chunks.simulate_chunk`): made in the parent, so that workers
+    never parse the trial file or import the trial package."""
     cov, var, unc = population_models(spec, model)
-    if (chunk.draw >= 0) != (draw is not None):
-        raise InputError("draw", "parameter values exactly for the chunks of an uncertainty draw", chunk.chunk_id)
-    source = model if draw is None else model.with_parameters(draw)
-    pop = sample_population(model=source, seed=spec.seed, subjects=np.array(chunk.subjects),
-                            covariates=cov, variability=var, uncertainty=unc)
-    times = spec.visit_times()
+    name, entry = model_entry(spec)
     outs, _ = endpoint_outputs(spec, model)
-    rules = {r.name for r in model.rules}
-    n, T = len(pop), times.size
-    frames, n_failed = [], 0
-    for arm in spec.arms:
-        res = run_batch(model, arm.regimen(), times, pop.params, backend=spec.solver.backend, device=spec.solver.device,
-                        rtol=spec.solver.rtol, atol=spec.solver.atol, chunk_size=n,
-                        keep_states=any(o not in rules for o in outs))
-        ti = np.searchsorted(res.times, times)
-        df = pd.DataFrame({
-            "subject": np.repeat(pop.subjects, T).astype(np.int64),
-            "arm": arm.name,
-            "time_h": np.tile(times, n),
-            "status": np.repeat(res.status.astype(np.int64), T),
-            "draw": np.int64(chunk.draw),
-        })
-        for o in outs:
-            df[o] = res.get(o)[:, ti].reshape(-1)
-        for c in pop.covariates.columns:
-            df[f"cov_{c}"] = np.repeat(pop.covariates[c].to_numpy(), T)
-        frames.append(df)
-        n_failed = max(n_failed, int(np.sum(res.status != 0)))
-    path = Path(out_dir) / chunk.filename
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sha = atomic_write_parquet(pd.concat(frames, ignore_index=True), path)
-    info = {"chunk_id": chunk.chunk_id, "path": chunk.filename, "sha256": sha, "n_subjects": n,
-            "n_failed": n_failed, "elapsed_s": time.perf_counter() - t0}
-    # the checksum also lives beside the chunk, so a lost registry can be rebuilt from the directory
-    atomic_write_bytes(_sidecar(path), json.dumps(info, sort_keys=True).encode())
-    return info
+    s = spec.solver
+    return ChunkJob(chunk_id=chunk.chunk_id, out_dir=str(out), relpath=chunk.filename, model=name, arm_entry=entry,
+                    seed=spec.seed, subjects=chunk.subjects, covariates=cov, variability=var, uncertainty=unc,
+                    arms=tuple((a.name, a.regimen()) for a in spec.arms), times=tuple(spec.visit_times().tolist()),
+                    outputs=tuple(outs), solver={"backend": s.backend, "device": s.device, "rtol": s.rtol, "atol": s.atol},
+                    draw=chunk.draw, draw_values=None if chunk.draw < 0 else draws[chunk.draw])
 
 
 def _sidecar(chunk_path: Path) -> Path:
-    return chunk_path.with_name(chunk_path.name + ".sha256.json")
+    return sidecar_path(chunk_path)
 
 
 # ------------------------------------------------------------------ orchestration
@@ -342,7 +296,7 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int, draws: list[dict[str, float]],
+def _pooled(todo: list[Chunk], job_of: Callable[[Chunk], ChunkJob], workers: int,
             done: Callable[[Chunk, dict[str, Any]], None], first: dict[str, str]) -> None:
     """Simulate ``todo`` on ``workers`` processes, at most ``workers`` chunks in flight, so that
     when a worker dies (the pool breaks) only the chunks in flight are suspects: they are put in
@@ -356,7 +310,7 @@ def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int, d
             while (queue or inflight) and not broken:
                 while queue and len(inflight) < workers:
                     try:
-                        fut = pool.submit(simulate_chunk, text, ojson, queue[0], str(out), _of(draws, queue[0]))
+                        fut = pool.submit(simulate_chunk, job_of(queue[0]))
                     except BrokenProcessPool:  # a worker died before its future said so
                         broken = True
                         break
@@ -389,11 +343,7 @@ def _pooled(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int, d
             queue.pop(0)
 
 
-def _of(draws: list[dict[str, float]], c: Chunk) -> dict[str, float] | None:
-    return None if c.draw < 0 else draws[c.draw]
-
-
-def _run_chunks(todo: list[Chunk], text: str, ojson: str, out: Path, workers: int, draws: list[dict[str, float]],
+def _run_chunks(todo: list[Chunk], job_of: Callable[[Chunk], ChunkJob], workers: int,
                 done: Callable[[Chunk, dict[str, Any]], None]) -> dict[str, str]:
     """Simulate ``todo``; a chunk that fails (its worker died or it raised) is retried once,
     alone in a fresh worker, then reported failed with its reason (returned: id -> reason)."""
@@ -401,18 +351,18 @@ def _run_chunks(todo: list[Chunk], text: str, ojson: str, out: Path, workers: in
     if workers <= 1:
         for c in todo:
             try:
-                done(c, simulate_chunk(text, ojson, c, str(out), _of(draws, c)))
+                done(c, simulate_chunk(job_of(c)))
             except NadsimError:
                 raise
             except Exception as exc:  # a chunk's failure is recorded, the run goes on
                 first[c.chunk_id] = _failure(exc)
     else:
-        _pooled(todo, text, ojson, out, workers, draws, done, first)
+        _pooled(todo, job_of, workers, done, first)
     failed: dict[str, str] = {}
     for c in (c for c in todo if c.chunk_id in first):
         try:  # the retry runs alone, so a chunk that kills its worker cannot take others with it
             with process_pool(1) as pool:
-                done(c, pool.submit(simulate_chunk, text, ojson, c, str(out), _of(draws, c)).result())
+                done(c, pool.submit(simulate_chunk, job_of(c)).result())
         except NadsimError:
             raise
         except Exception as exc:
@@ -431,7 +381,6 @@ def _execute(run_id: str, reg: Registry, *, workers: int, progress: ProgressFn |
     out = Path(row["out_dir"])
     if not out.is_dir():
         raise InputError("out_dir", "the run's output directory", str(out))
-    ojson = json.dumps(overrides, sort_keys=True)
     chunks = plan(spec)
     done = _done_chunks(reg, run_id, out, chunks)
     todo = [c for c in chunks if c.chunk_id not in done]
@@ -448,7 +397,8 @@ def _execute(run_id: str, reg: Registry, *, workers: int, progress: ProgressFn |
         if progress:
             progress(finished[0], total)
 
-    failed = _run_chunks(todo, text, ojson, out, workers, draw_values(spec, model), register) if todo else {}
+    draws = draw_values(spec, model) if todo else []
+    failed = _run_chunks(todo, lambda c: chunk_job(spec, model, c, out, draws), workers, register) if todo else {}
     reg.add_compute(run_id, time.perf_counter() - t0)
     complete = _done_chunks(reg, run_id, out, chunks)
     missing = [c.chunk_id for c in chunks if c.chunk_id not in complete and c.chunk_id not in failed]
