@@ -117,6 +117,11 @@ def _blood_cell_reactions(c: str) -> list[Reaction]:
     ]
     if c == "wbc":
         out += [
+            # Trammell 2016: PBMC NAAD, undetectable before NR, is labelled from NR like NAD+ (the
+            # NR-derived nucleotide is deamidated, NMN -> NaMN -> NAAD), and lags the NAD+ peak
+            rxn("NR_deamidation_wbc", {"NR_p": -1, "NAAD_wbc": 1},
+                f"f_NAAD_wbc * {V} * Vmax_NRK_{c} * NR_p / (Km_NRK_NR + NR_p)",
+                "share of NR-derived NMN deamidated to NaMN and adenylated to NAAD", grade="C"),
             rxn("NAPRT_wbc", {"NA_p": -1, "NAAD_wbc": 1},
                 "V_wbc * Vmax_NAPRT_wbc * NA_p / (Km_NAPRT_NA + NA_p)",
                 "Preiss-Handler: NAPRT + NMNAT (NA -> NaMN -> NAAD)", grade="D"),
