@@ -68,15 +68,39 @@ class _Quadratic:
         return np.array([-5.0, -5.0]), np.array([5.0, 5.0])
 
 
-def test_importance_resampling_recovers_a_known_gaussian():
+def test_adaptive_importance_sampling_recovers_a_known_gaussian():
     from nadsim.calibration._calibrator import posterior_samples
 
     obj = _Quadratic()
-    cov = np.linalg.inv(obj.A.T @ obj.A)  # SDs 0.25 and 0.125: inside the proposal cap
+    cov = np.linalg.inv(obj.A.T @ obj.A)  # SDs 0.25 and 0.125, far inside the bounds +-5
     post = {"x_log": obj.m.tolist(), "cov_log": cov.tolist()}
     out = posterior_samples(obj, post, n_proposals=3000, n_keep=3000, seed=4, workers=1)
     S = np.array(out["samples_log"])
-    # proposal = posterior here, so the weights are flat: ESS close to the number of proposals
-    assert out["ess"] > 0.9 * 3000
-    assert S.mean(axis=0) == pytest.approx(obj.m, abs=0.02)  # 3000 draws: SE <= 0.005
+    # the t proposals are wider than the posterior, so not every draw counts; measured ESS 2,333
+    # of 3,000 (seed 4); a third is the floor that says the weights did not collapse
+    assert out["ess"] > 1000
+    assert S.mean(axis=0) == pytest.approx(obj.m, abs=0.02)  # ESS >= 1000: SE <= 0.008
     assert np.cov(S.T) == pytest.approx(cov, rel=0.15, abs=2e-3)
+
+
+class _OnBound(_Quadratic):
+    """The same cost with the optimum of the first coordinate on its lower bound (-5): the
+    posterior there is a half-normal, where a Laplace proposal clipped to the box collapses."""
+
+    m = np.array([-5.0, -0.2])
+
+
+def test_adaptive_importance_sampling_keeps_draws_inside_and_thick_at_a_bound():
+    from nadsim.calibration._calibrator import posterior_samples
+
+    obj = _OnBound()
+    cov = np.linalg.inv(obj.A.T @ obj.A)
+    post = {"x_log": obj.m.tolist(), "cov_log": cov.tolist()}
+    out = posterior_samples(obj, post, n_proposals=3000, n_keep=3000, seed=4, workers=1)
+    S = np.array(out["samples_log"])
+    lo, hi = obj.bounds()
+    assert np.all(lo <= S) and np.all(hi >= S)
+    assert out["ess"] > 300  # the weights did not collapse onto a few draws (measured 1,885 of 3,000, seed 4)
+    # exact posterior of x1 given the box: N(-5, sd) cut at -5, with sd = 1/sqrt((A^T A)_11 -
+    # coupling) ~ 0.25 for this A; its mean is -5 + sd * sqrt(2/pi) ~ -4.80 (tolerance 0.05)
+    assert S[:, 0].mean() == pytest.approx(-5.0 + 0.25 * np.sqrt(2 / np.pi), abs=0.05)

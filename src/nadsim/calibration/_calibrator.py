@@ -34,6 +34,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from nadsim.calibration._fit import (
     predict_with_reference,
     qualification_table,
 )
+from nadsim.calibration._sampler import adaptive_importance_samples
 from nadsim.calibration._targets import Experiment, Target, load_targets, rise_kind
 from nadsim.model import Model
 
@@ -383,58 +385,20 @@ class Calibrator:
         return Path(path)
 
 
-def _cost(args: tuple[Objective, np.ndarray]) -> float:
-    obj, x = args
+def posterior_samples(obj: Objective, post: dict[str, Any], *, n_proposals: int = 1200, n_keep: int = 200,
+                      seed: int = 0, workers: int = 2, rounds: int = 4) -> dict[str, Any]:
+    """Posterior draws of the fit ``post`` for the statistical model ``obj``
+    (:func:`nadsim.calibration._sampler.adaptive_importance_samples`: adaptive importance sampling
+    in logit-of-bounds coordinates, started from the Laplace approximation). ``n_proposals`` cost
+    evaluations over ``rounds`` rounds; the effective sample size is returned with the draws."""
+    lo, hi = obj.bounds()
+    return adaptive_importance_samples(partial(_cost_of, obj), post, lo, hi, n_proposals=n_proposals,
+                                       rounds=rounds, n_keep=n_keep, seed=seed, workers=workers)
+
+
+def _cost_of(obj: Objective, x: np.ndarray) -> float:
     r = obj.residuals(x)
     return float(0.5 * r @ r)
-
-
-#: cap of the proposal's SD in log space (x 1.28): directions the data leave flatter than this
-#: are sampled only this wide (see :func:`posterior_samples`)
-PROPOSAL_MAX_SD = 0.25
-
-
-def posterior_samples(obj: Objective, post: dict[str, Any], *, n_proposals: int = 300, n_keep: int = 200,
-                      seed: int = 0, workers: int = 2) -> dict[str, Any]:
-    """Posterior draws by importance resampling of the Laplace approximation.
-
-    The Laplace covariance is exact only near the optimum; in directions the data barely
-    constrain it is huge, and its draws, clipped to the bounds, make parameter sets that fit
-    nothing (intervals of 1000-fold). So: propose from N(x_hat, C) with C's eigenvalues capped at
-    ``PROPOSAL_MAX_SD**2``, clip to the bounds, weight each proposal by exp(-(cost - cost_min)) / q
-    (the true posterior over the proposal), and resample ``n_keep`` draws. Returns
-    ``{"samples_log", "ess", "n_proposals", "proposal_max_sd"}``; an effective sample size well
-    below ``n_keep`` says the draws repeat a few parameter sets.
-    Limitation, stated in the report: directions flatter than the cap are truncated at it.
-    """
-    x_hat = np.array(post["x_log"])
-    C = np.array(post["cov_log"])
-    C = 0.5 * (C + C.T)
-    w_eig, V = np.linalg.eigh(C)
-    # floor SD 0.01: directions the Jacobian calls exactly flat (parameters pinned at a bound)
-    w_eig = np.clip(w_eig, 1e-4, PROPOSAL_MAX_SD ** 2)
-    Cp = (V * w_eig) @ V.T
-    rng = np.random.default_rng(seed)
-    lo, hi = obj.bounds()
-    Z = rng.multivariate_normal(x_hat, Cp, size=n_proposals, method="eigh")
-    X = np.clip(Z, lo, hi)  # the bounds hold; q is the density of the unclipped proposal
-    jobs = [(obj, x) for x in X]
-    if workers > 1:
-        with process_pool(workers) as pool:
-            costs = np.array(list(pool.map(_cost, jobs, chunksize=8)))
-    else:
-        costs = np.array([_cost(j) for j in jobs])
-    inv = np.linalg.inv(Cp)
-    d = Z - x_hat
-    log_q = -0.5 * np.einsum("ij,jk,ik->i", d, inv, d)
-    log_w = -(costs - np.nanmin(costs)) - log_q
-    log_w[~np.isfinite(log_w)] = -np.inf
-    w = np.exp(log_w - log_w.max())
-    w /= w.sum()
-    ess = float(1.0 / np.sum(w ** 2))
-    pick = rng.choice(n_proposals, size=n_keep, replace=True, p=w)
-    return {"samples_log": X[pick].tolist(), "ess": ess, "n_proposals": n_proposals,
-            "proposal_max_sd": PROPOSAL_MAX_SD}
 
 
 def posterior_matches(model: Model, post: dict[str, Any] | None, rtol: float = 1e-5) -> bool:
@@ -462,10 +426,18 @@ def fit_summary(post: dict[str, Any]) -> dict[str, str]:
         "every start": starts,
         "wall time": f"{post['fit_wall_s']:.0f} s for the starts, {post['elapsed_s']:.0f} s with the profiles",
         "study effects on reported rises (prior SD 0.2 on the log scale)": effects,
-        **({"posterior draws": f"{len(post['samples_log'])} draws resampled from {post['n_proposals']} Laplace "
-                               f"proposals (SD capped at {post['proposal_max_sd']} in log space) weighted by the exact "
-                               f"likelihood; effective sample size {post['ess']:.1f}"} if "samples_log" in post else {}),
+        **({"posterior draws": _draws_line(post)} if "samples_log" in post else {}),
     }
+
+
+def _draws_line(post: dict[str, Any]) -> str:
+    if "sampler" not in post:  # a fit stored before the adaptive sampler
+        return (f"{len(post['samples_log'])} draws resampled from {post['n_proposals']} Laplace proposals; "
+                f"effective sample size {post['ess']:.1f}")
+    by_round = ", ".join(f"{e:.0f}" for e in post.get("ess_by_round", []))
+    return (f"{len(post['samples_log'])} draws resampled from {post['n_proposals']} weighted draws in "
+            f"{post['rounds']} rounds ({post['sampler']}); effective sample size {post['ess']:.1f} "
+            f"(after each round: {by_round})")
 
 
 def load_posterior(path: Path | str | None = None) -> dict[str, Any] | None:

@@ -29,7 +29,7 @@ RISE_FLOOR = 0.01
 #: the uncertain parameters calibration may move (all within their table bounds)
 FIT_PARAMETERS: tuple[str, ...] = (
     "NAMPT_reserve", "t_half_NAD_rbc", "t_half_NAD_wbc", "NRK_capacity_blood", "NRK_capacity_rbc", "NRK_capacity",
-    "NAPRT_capacity", "k_NADS", "k_deamid", "ka_colon", "k_transit", "Vmax_CD38_p", "Km_CD38_NAD", "k_ENPP",
+    "NAPRT_capacity", "f_NAAD_wbc", "k_NADS", "k_deamid", "ka_colon", "k_transit", "Vmax_CD38_p", "Km_CD38_NAD", "k_ENPP",
     "CL_AOX", "CL_ren_MeNAM", "CL_ren_PY", "ka_NR", "NAM0", "R_diet",
 )
 def _simulate_experiment(args: tuple[Model, Experiment, float]) -> tuple[str, np.ndarray | None, dict[str, np.ndarray]]:

@@ -130,6 +130,22 @@ def _at(t: np.ndarray, y: np.ndarray, when: float) -> float:
     return float(np.interp(when, t, y))
 
 
+def _peak_time(t: np.ndarray, y: np.ndarray) -> float:
+    """Time of the maximum, refined by the parabola through the grid maximum and its neighbours
+    (smooth in the parameters, unlike the grid time itself, so the fit sees a slope)."""
+    k = int(np.argmax(y))
+    if k == 0 or k == y.size - 1:
+        return float(t[k])
+    t0, t1, t2 = t[k - 1], t[k], t[k + 1]
+    y0, y1, y2 = y[k - 1], y[k], y[k + 1]
+    denom = (t0 - t1) * (t0 - t2) * (t1 - t2)
+    a = (t2 * (y1 - y0) + t1 * (y0 - y2) + t0 * (y2 - y1)) / denom
+    b = (t2 ** 2 * (y0 - y1) + t1 ** 2 * (y2 - y0) + t0 ** 2 * (y1 - y2)) / denom
+    if not a < 0:
+        return float(t1)
+    return float(np.clip(-b / (2 * a), t0, t2))
+
+
 def evaluate(target: Target, t: np.ndarray, y: np.ndarray) -> float:
     """The model's value of ``target``'s statistic from a time course ``y(t)``."""
     s = target.statistic
@@ -146,7 +162,7 @@ def evaluate(target: Target, t: np.ndarray, y: np.ndarray) -> float:
     if s == "peak_value":
         return float(yw.max())
     if s == "tmax":
-        return float(tw[int(np.argmax(yw))])
+        return _peak_time(tw, yw)
     if s == "mean_fold":
         return float(np.trapezoid(yw, tw) / (tw[-1] - tw[0])) / base
     if s == "auc":
@@ -155,7 +171,14 @@ def evaluate(target: Target, t: np.ndarray, y: np.ndarray) -> float:
         ref = _at(t, y, target.ref_h or float(t[-1])) - base
         goal = base + (target.frac or 0.9) * ref
         above = np.nonzero((y >= goal) if ref > 0 else (y <= goal))[0]
-        return float(t[above[0]]) if above.size else float("nan")
+        if not above.size:
+            return float("nan")
+        k = int(above[0])
+        if k == 0 or y[k] == y[k - 1]:
+            return float(t[k])
+        # linear interpolation of the crossing: a grid time would make the cost a step function
+        # of the parameters, and the optimiser's finite differences would see no slope
+        return float(t[k - 1] + (goal - y[k - 1]) / (y[k] - y[k - 1]) * (t[k] - t[k - 1]))
     if s == "washout_half_life":
         # log-linear fit of the excess over baseline after the last dose
         ex = yw - base

@@ -54,7 +54,9 @@ def _species() -> list[Species]:
         out += [Species(f"{x}_{s}", comp, initial=init.get(x), description=f"{desc} {x}")
                 for x in ("NR", "NMN", "NAM", "NAD")]
     out += [Species("NA_l", "liver", description="liver nicotinic acid"),
-            Species("NAAD_l", "liver", description="liver NAAD")]
+            Species("NAAD_l", "liver", description="liver NAAD"),
+            Species("NAAD_m", "muscle", description="skeletal-muscle NAAD (biopsy marker of NR use)"),
+            Species("MeNAM_m", "muscle", description="skeletal-muscle N1-methylnicotinamide")]
     out += [Species(f"{x}_g", "gut", description=f"small-intestinal lumen {x} (oral doses)") for x in GUT_SPECIES]
     out += [Species(f"{x}_c", "colon", description=f"colonic lumen {x} (unabsorbed oral dose)") for x in COLON_SPECIES]
     out += [Species(f"{x}_u", "urine", accumulates=True, description=f"cumulative urinary {x}") for x in EXCRETED]
@@ -84,6 +86,23 @@ def _tissue_reactions(s: str, comp: str) -> list[Reaction]:
     return r
 
 
+def _muscle_marker_reactions() -> list[Reaction]:
+    """What a muscle biopsy sees rise after oral NR while NAD+ itself does not (Elhassan 2019):
+    NAAD, made from the NR-derived nucleotide pool by deamidation (Trammell 2016: heavy-labelled
+    NR labels NAAD as much as NAD+, and NA is not formed, so NMN -> NaMN -> NAAD -> NAD+), and
+    the methylated clearance product MeNAM from muscle NNMT, which leaves to plasma."""
+    return [
+        rxn("NMN_deamidation_m", {"NMN_m": -1, "NAAD_m": 1}, "V_muscle * k_NMN_deamid * NMN_m",
+            "NMN deamidation to NaMN and adenylation to NAAD (lumped; Trammell 2016)", grade="C"),
+        rxn("NADS_m", {"NAAD_m": -1, "NAD_m": 1}, "V_muscle * k_NADS * NAAD_m",
+            "NAD synthetase (first order far below its Km)", grade="D"),
+        rxn("NNMT_m", {"NAM_m": -1, "MeNAM_m": 1}, "V_muscle * Vmax_NNMT_m * NAM_m / (Km_NNMT_NAM + NAM_m)",
+            "skeletal-muscle nicotinamide N-methyltransferase", grade="D"),
+        rxn("MeNAM_transport_m", {"MeNAM_m": -1, "MeNAM_p": 1}, "PS_NAM_m * (MeNAM_m - MeNAM_p)",
+            "flow-limited MeNAM exchange with plasma (same permeability-surface product as NAM)", grade="D"),
+    ]
+
+
 def _blood_cell_reactions(c: str) -> list[Reaction]:
     V = f"V_{c}"
     out = [
@@ -98,6 +117,11 @@ def _blood_cell_reactions(c: str) -> list[Reaction]:
     ]
     if c == "wbc":
         out += [
+            # Trammell 2016: PBMC NAAD, undetectable before NR, is labelled from NR like NAD+ (the
+            # NR-derived nucleotide is deamidated, NMN -> NaMN -> NAAD), and lags the NAD+ peak
+            rxn("NR_deamidation_wbc", {"NR_p": -1, "NAAD_wbc": 1},
+                f"f_NAAD_wbc * {V} * Vmax_NRK_{c} * NR_p / (Km_NRK_NR + NR_p)",
+                "share of NR-derived NMN deamidated to NaMN and adenylated to NAAD", grade="C"),
             rxn("NAPRT_wbc", {"NA_p": -1, "NAAD_wbc": 1},
                 "V_wbc * Vmax_NAPRT_wbc * NA_p / (Km_NAPRT_NA + NA_p)",
                 "Preiss-Handler: NAPRT + NMNAT (NA -> NaMN -> NAAD)", grade="D"),
@@ -148,6 +172,7 @@ def _reactions() -> list[Reaction]:
         rxn("NNMT", {"NAM_l": -1, "MeNAM_p": 1}, "V_liver * Vmax_NNMT * NAM_l / (Km_NNMT_NAM + NAM_l)",
             "hepatic nicotinamide N-methyltransferase; MeNAM leaves to plasma", grade="B"),
     ]
+    r += _muscle_marker_reactions()
     for c in BLOOD_CELLS:
         r += _blood_cell_reactions(c)
     # --- gut lumen (oral doses)
@@ -184,6 +209,8 @@ def _rules() -> list[AssignmentRule]:
         AssignmentRule("pbmc_NAAD", "NAAD_wbc", "uM", "PBMC NAAD"),
         AssignmentRule("liver_NAD", "NAD_l", "uM", "liver NAD+"),
         AssignmentRule("muscle_NAD", "NAD_m", "uM", "skeletal-muscle NAD+"),
+        AssignmentRule("muscle_NAAD", "NAAD_m", "uM", "skeletal-muscle NAAD"),
+        AssignmentRule("muscle_MeNAM", "MeNAM_m", "uM", "skeletal-muscle N1-methylnicotinamide"),
         AssignmentRule("brain_NAD", "NAD_b", "uM", "brain NAD+"),
         AssignmentRule("brain_NAM", "NAM_b", "uM", "brain nicotinamide"),
     ]
@@ -195,7 +222,8 @@ def _rules() -> list[AssignmentRule]:
 
 OUTPUTS = (
     "whole_blood_NAD", "pbmc_NAD", "pbmc_NAAD", "plasma_NMN", "plasma_NR", "plasma_NAM", "plasma_NA",
-    "plasma_NAD", "plasma_MeNAM", "plasma_PY", "liver_NAD", "muscle_NAD", "brain_NAD", "brain_NAM",
+    "plasma_NAD", "plasma_MeNAM", "plasma_PY", "liver_NAD", "muscle_NAD", "muscle_NAAD", "muscle_MeNAM",
+    "brain_NAD", "brain_NAM",
     "urine_NAM_rate", "urine_MeNAM_rate", "urine_PY_rate", "urine_NAD_rate",
 )
 
