@@ -82,6 +82,7 @@ ALLOWED = {
     ("cli/_export.py", "to_csv"): "in-memory, to standard output",
     ("cli/_trial.py", "write_text"): "into atomic_path's temporary",
     ("trial/_registry.py", "to_parquet"): "in-memory buffer; written by its atomic_write_bytes",
+    ("population/_chunks.py", "to_parquet"): "in-memory buffer; written by atomic_write_bytes",
     ("calibration/_calibrator.py", "write_text"): "into atomic_path's temporary (posterior.json)",
     ("calibration/_report.py", "write_text"): "into atomic_path's temporary",
     ("cli/_measure.py", "write_text"): "into atomic_path's temporary",
