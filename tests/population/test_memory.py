@@ -12,10 +12,11 @@ GIB = 2**30
 
 
 def test_estimate_is_the_documented_formula():
-    """Reference: the module's formula, 8 bytes x (5 copies x times x (outputs + states) +
-    2 x parameters) per subject; linear in the number of subjects."""
+    """Reference: the module's formula, 8 bytes x (3 copies x times x (outputs + states) +
+    2 x parameters) per subject (3 copies: measured, 268 KB a subject at 202 times x 58 outputs);
+    linear in the number of subjects."""
     one = population_memory_bytes(1, 337, 58, n_states=2, n_parameters=241)
-    assert one == 8 * (5 * 337 * 60 + 2 * 241)
+    assert one == 8 * (3 * 337 * 60 + 2 * 241)
     assert population_memory_bytes(1000, 337, 58, n_states=2, n_parameters=241) == 1000 * one
 
 
@@ -45,7 +46,7 @@ def test_sampling_is_checked_too():
 
 
 def test_cli_refuses_the_largest_legal_population_before_it_starts(tmp_path):
-    """``--population 10000000`` over 84 days at 1 h steps (2017 times x 58 outputs) needs ~47 TB by the estimate: one
+    """``--population 10000000`` over 84 days at 1 h steps (2017 times x 58 outputs) needs ~28 TB by the estimate: one
     line naming --population and the range, exit 2, nothing written."""
     out = tmp_path / "pop.parquet"
     res = subprocess.run([sys.executable, "-m", "nadsim", "simulate", "--population", "10000000", "--until", "84 d",

@@ -70,12 +70,18 @@ def check_memory(spec: TrialSpec, available: int | None = None) -> None:
                          f"{need / 2**30:.1f} GiB")
 
 
-def trial_model(name: str) -> Model:
-    """The model of a trial (``default`` is ``full``): every arm, placebo included, is "in the
-    trial" from 0 h, so the expectancy and visit response of the HAM-D model applies to all arms."""
+def model_entry(name: str) -> tuple[str, float | None]:
+    """The library name of a trial's model (``default`` is ``full``) and the time its patients
+    enter an arm: 0 h when the model has a trial arm switch, so that the expectancy and visit
+    response of the HAM-D model applies to every arm, placebo included."""
     name = "full" if name == "default" else name
-    model = get_model(name)
-    return get_model(name, arm=0.0) if "trial_on" in model.parameters else model
+    return name, (0.0 if "trial_on" in get_model(name).parameters else None)
+
+
+def trial_model(name: str) -> Model:
+    """The model of a trial (:func:`model_entry`)."""
+    lib_name, entry = model_entry(name)
+    return get_model(lib_name, arm=entry)
 
 
 def population_models(spec: TrialSpec, model: Model) -> tuple[CovariateModel, Variability, Uncertainty]:
@@ -156,18 +162,12 @@ def draw_values(spec: TrialSpec, model: Model) -> list[dict[str, float]]:
 
 
 # ------------------------------------------------------------------ one chunk (runs in a worker)
-def model_entry(spec: TrialSpec) -> tuple[str, float | None]:
-    """The library model of a trial and the time its patients enter an arm (:func:`trial_model`)."""
-    name = "full" if spec.model == "default" else spec.model
-    return name, (0.0 if "trial_on" in get_model(name).parameters else None)
-
-
 def chunk_job(spec: TrialSpec, model: Model, chunk: Chunk, out: Path, draws: list[dict[str, float]]) -> ChunkJob:
     """The complete description of ``chunk`` that a worker simulates
     (:func:`nadsim.population._chunks.simulate_chunk`): made in the parent, so that workers
     never parse the trial file or import the trial package."""
     cov, var, unc = population_models(spec, model)
-    name, entry = model_entry(spec)
+    name, entry = model_entry(spec.model)
     outs, _ = endpoint_outputs(spec, model)
     s = spec.solver
     return ChunkJob(chunk_id=chunk.chunk_id, out_dir=str(out), relpath=chunk.filename, model=name, arm_entry=entry,
@@ -175,10 +175,6 @@ def chunk_job(spec: TrialSpec, model: Model, chunk: Chunk, out: Path, draws: lis
                     arms=tuple((a.name, a.regimen()) for a in spec.arms), times=tuple(spec.visit_times().tolist()),
                     outputs=tuple(outs), solver={"backend": s.backend, "device": s.device, "rtol": s.rtol, "atol": s.atol},
                     draw=chunk.draw, draw_values=None if chunk.draw < 0 else draws[chunk.draw])
-
-
-def _sidecar(chunk_path: Path) -> Path:
-    return sidecar_path(chunk_path)
 
 
 # ------------------------------------------------------------------ orchestration
@@ -278,7 +274,7 @@ def _done_chunks(reg: Registry, run_id: str, out: Path, chunks: list[Chunk] | No
     for c in chunks or ():
         if c.chunk_id in rows:
             continue
-        side = _sidecar(out / c.filename)
+        side = sidecar_path(out / c.filename)
         try:
             info = json.loads(side.read_text(encoding="utf-8"))
         except (OSError, ValueError):
