@@ -72,7 +72,7 @@ def solver_for(backend: str | AbstractSolver | None, device: str = "cpu") -> str
     return "scipy" if backend == "numpy" else backend
 
 
-def run_batch(model: Model, regimen: Regimen, times: np.ndarray, params: np.ndarray, *,
+def run_batch(model: Model, regimen: Regimen | None, times: np.ndarray, params: np.ndarray, *,
               backend: str | AbstractSolver | None = None, device: str = "cpu", rtol: float | None = None,
               atol: float | None = None, tolerances: Tolerances | str | None = None, cluster: Any = None,
               chunk_size: int | None = None, keep_states: bool = False,

@@ -270,14 +270,15 @@ def _expected_response(pool: TwinPool, e: Endpoint, seed: int) -> np.ndarray:
     """Each pool patient's probability of a (placebo-arm) response over rater error and the
     unexplained subject effect: the mean of :data:`RATER_DRAWS` independent draws ``(N,)``."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=(KEY_RATER_CHECK,))))
-    kw = {"noise_sd": e.noise_sd, "noise_cv": e.noise_cv, "round_": e.round, "clip": e.clip}
     out = np.empty(pool.size)
     step = 20_000  # patients at a time: the draws of a block stay near 30 MB, whatever the pool
     for lo in range(0, pool.size, step):
         hi = min(lo + step, pool.size)
         z = rng.standard_normal((3, RATER_DRAWS, hi - lo))
-        ob = observe(pool.base[None, lo:hi], z[0], **kw)
-        ov = observe(pool.ctrl[None, lo:hi] + e.subject_sd * z[2], z[1], **kw)
+        ob = observe(pool.base[None, lo:hi], z[0], noise_sd=e.noise_sd, noise_cv=e.noise_cv, round_=e.round,
+                     clip=e.clip)
+        ov = observe(pool.ctrl[None, lo:hi] + e.subject_sd * z[2], z[1], noise_sd=e.noise_sd,
+                     noise_cv=e.noise_cv, round_=e.round, clip=e.clip)
         out[lo:hi] = endpoint_values(e.kind, ob, ov, e.cut).mean(axis=0)
     return out
 
