@@ -9,7 +9,6 @@ nadsim is a research model, not medical advice.
 
 from __future__ import annotations
 
-import importlib as _importlib
 import typing as _typing
 
 from nadsim._errors import CalibrationError as CalibrationError
@@ -18,6 +17,7 @@ from nadsim._errors import ModelDefinitionError as ModelDefinitionError
 from nadsim._errors import NadsimError as NadsimError
 from nadsim._errors import SolverError as SolverError
 from nadsim._errors import UnitError as UnitError
+from nadsim._exports import lazy_face as _lazy_face
 from nadsim._version import __version__ as __version__
 
 if _typing.TYPE_CHECKING:
@@ -40,20 +40,7 @@ _LAZY = {
     "parse_regimen": "nadsim.dosing",
     "simulate": "nadsim.simulate",
 }
-
-
-def __getattr__(name: str) -> _typing.Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'nadsim' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
+__getattr__, __dir__ = _lazy_face(__name__, _LAZY)
 
 __all__ = [
     "DISCLAIMER",
