@@ -4,37 +4,80 @@ The faces (``nadsim.cli``, ``nadsim.web``) parse text into a request, call one v
 its result; the verbs hold no formatting and read no text.
 """
 
-from nadsim.app._attribute import AttributeRequest as AttributeRequest
-from nadsim.app._attribute import attribute as attribute
-from nadsim.app._claims import AuditRequest as AuditRequest
-from nadsim.app._claims import audit_claims as audit_claims
-from nadsim.app._claims import claim_catalogue as claim_catalogue
-from nadsim.app._measure import MeasureRequest as MeasureRequest
-from nadsim.app._measure import MeasureResult as MeasureResult
-from nadsim.app._measure import measure as measure
-from nadsim.app._patient import INTERVAL_OUTPUTS as INTERVAL_OUTPUTS
-from nadsim.app._patient import PatientRequest as PatientRequest
-from nadsim.app._patient import PatientRuns as PatientRuns
-from nadsim.app._patient import patient_profile as patient_profile
-from nadsim.app._patient import simulate_patient as simulate_patient
-from nadsim.app._qualify import QualifyRequest as QualifyRequest
-from nadsim.app._qualify import qualify as qualify
-from nadsim.app._regimen import RegimenRequest as RegimenRequest
-from nadsim.app._regimen import RegimenRun as RegimenRun
-from nadsim.app._regimen import base_model as base_model
-from nadsim.app._regimen import patient_model as patient_model
-from nadsim.app._regimen import prepare_solver as prepare_solver
-from nadsim.app._regimen import simulate_regimen as simulate_regimen
-from nadsim.app._sensitivity import SensitivityRequest as SensitivityRequest
-from nadsim.app._sensitivity import SensitivityResult as SensitivityResult
-from nadsim.app._sensitivity import default_parameters as default_parameters
-from nadsim.app._sensitivity import sensitivity as sensitivity
-from nadsim.app._trial import PatientTrialRequest as PatientTrialRequest
-from nadsim.app._trial import TrialRun as TrialRun
-from nadsim.app._trial import patient_trial_spec as patient_trial_spec
-from nadsim.app._trial import run_patient_trial as run_patient_trial
-from nadsim.app._trial import run_trial as run_trial
-from nadsim.app._trial import trial_toml as trial_toml
+from __future__ import annotations
+
+import typing as _typing
+
+from nadsim._exports import lazy_face as _lazy_face
+
+if _typing.TYPE_CHECKING:
+    from nadsim.app._attribute import AttributeRequest as AttributeRequest
+    from nadsim.app._attribute import attribute as attribute
+    from nadsim.app._claims import AuditRequest as AuditRequest
+    from nadsim.app._claims import audit_claims as audit_claims
+    from nadsim.app._claims import claim_catalogue as claim_catalogue
+    from nadsim.app._measure import MeasureRequest as MeasureRequest
+    from nadsim.app._measure import MeasureResult as MeasureResult
+    from nadsim.app._measure import measure as measure
+    from nadsim.app._patient import INTERVAL_OUTPUTS as INTERVAL_OUTPUTS
+    from nadsim.app._patient import PatientRequest as PatientRequest
+    from nadsim.app._patient import PatientRuns as PatientRuns
+    from nadsim.app._patient import patient_profile as patient_profile
+    from nadsim.app._patient import simulate_patient as simulate_patient
+    from nadsim.app._qualify import QualifyRequest as QualifyRequest
+    from nadsim.app._qualify import qualify as qualify
+    from nadsim.app._regimen import RegimenRequest as RegimenRequest
+    from nadsim.app._regimen import RegimenRun as RegimenRun
+    from nadsim.app._regimen import base_model as base_model
+    from nadsim.app._regimen import patient_model as patient_model
+    from nadsim.app._regimen import prepare_solver as prepare_solver
+    from nadsim.app._regimen import simulate_regimen as simulate_regimen
+    from nadsim.app._sensitivity import SensitivityRequest as SensitivityRequest
+    from nadsim.app._sensitivity import SensitivityResult as SensitivityResult
+    from nadsim.app._sensitivity import default_parameters as default_parameters
+    from nadsim.app._sensitivity import sensitivity as sensitivity
+    from nadsim.app._trial import PatientTrialRequest as PatientTrialRequest
+    from nadsim.app._trial import TrialRun as TrialRun
+    from nadsim.app._trial import patient_trial_spec as patient_trial_spec
+    from nadsim.app._trial import run_patient_trial as run_patient_trial
+    from nadsim.app._trial import run_trial as run_trial
+    from nadsim.app._trial import trial_toml as trial_toml
+
+#: each verb's module is imported when the verb is first used (nadsim._exports): nadsim simulate imports the patient verb, not the claims audit, trials or qualification
+_LAZY = {
+    "AttributeRequest": "nadsim.app._attribute",
+    "AuditRequest": "nadsim.app._claims",
+    "INTERVAL_OUTPUTS": "nadsim.app._patient",
+    "MeasureRequest": "nadsim.app._measure",
+    "MeasureResult": "nadsim.app._measure",
+    "PatientRequest": "nadsim.app._patient",
+    "PatientRuns": "nadsim.app._patient",
+    "PatientTrialRequest": "nadsim.app._trial",
+    "QualifyRequest": "nadsim.app._qualify",
+    "RegimenRequest": "nadsim.app._regimen",
+    "RegimenRun": "nadsim.app._regimen",
+    "SensitivityRequest": "nadsim.app._sensitivity",
+    "SensitivityResult": "nadsim.app._sensitivity",
+    "TrialRun": "nadsim.app._trial",
+    "attribute": "nadsim.app._attribute",
+    "audit_claims": "nadsim.app._claims",
+    "base_model": "nadsim.app._regimen",
+    "claim_catalogue": "nadsim.app._claims",
+    "default_parameters": "nadsim.app._sensitivity",
+    "measure": "nadsim.app._measure",
+    "patient_model": "nadsim.app._regimen",
+    "patient_profile": "nadsim.app._patient",
+    "patient_trial_spec": "nadsim.app._trial",
+    "prepare_solver": "nadsim.app._regimen",
+    "qualify": "nadsim.app._qualify",
+    "run_patient_trial": "nadsim.app._trial",
+    "run_trial": "nadsim.app._trial",
+    "sensitivity": "nadsim.app._sensitivity",
+    "simulate_patient": "nadsim.app._patient",
+    "simulate_regimen": "nadsim.app._regimen",
+    "trial_toml": "nadsim.app._trial",
+}
+__getattr__, __dir__ = _lazy_face(__name__, _LAZY)
 
 __all__ = [
     "INTERVAL_OUTPUTS",

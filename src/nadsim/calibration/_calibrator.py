@@ -50,6 +50,7 @@ from nadsim.calibration._fit import (
     predict_with_reference,
     qualification_table,
 )
+from nadsim.calibration._posterior import POSTERIOR_FILE, STUDY_EFFECT_SD, load_posterior, study_of
 from nadsim.calibration._sampler import adaptive_importance_samples
 from nadsim.calibration._targets import Experiment, Target, load_targets, rise_kind
 from nadsim.model import Model
@@ -61,15 +62,8 @@ __all__ = ["CHI2_95", "N0", "NOISE_LOG_SD", "POSTERIOR_FILE", "STUDY_EFFECT_SD",
 NOISE_LOG_SD = 0.25
 #: subjects at which a study's mean is half as informative as one of very many
 N0 = 4
-#: prior SD of a study's log scale factor on its reported rises
-STUDY_EFFECT_SD = 0.2
 #: cost rise (0.5 * sum r^2) that bounds a 95 % profile-likelihood interval (chi-square 1 df / 2)
 CHI2_95 = 1.92
-#: the stored fit: estimate, Laplace covariance, optimiser status, profiles
-POSTERIOR_FILE = Path(__file__).with_name("posterior.json")
-#: outputs whose reported rises share a study's assay (NAD+ in blood and its metabolites)
-_STUDY_EFFECT_OUTPUTS = ("whole_blood_NAD", "pbmc_NAD", "plasma_NAD", "pbmc_NAAD", "urine_NAD_rate",
-                         "urine_MeNAM_rate")
 
 
 def row_weight(target: Target) -> float:
@@ -78,8 +72,7 @@ def row_weight(target: Target) -> float:
     return target.weight * n / (n + N0)
 
 
-def _study_of(target: Target) -> str | None:
-    return target.experiment if rise_kind(target) == "change" and target.output in _STUDY_EFFECT_OUTPUTS else None
+_study_of = study_of  # the statistical model's study effects (nadsim.calibration._posterior)
 
 
 @dataclass(frozen=True)
@@ -440,9 +433,3 @@ def _draws_line(post: dict[str, Any]) -> str:
             f"(after each round: {by_round})")
 
 
-def load_posterior(path: Path | str | None = None) -> dict[str, Any] | None:
-    """The stored fit (default :data:`POSTERIOR_FILE`), or None if none has been stored."""
-    p = Path(path) if path is not None else POSTERIOR_FILE
-    if not p.is_file():
-        return None
-    return json.loads(p.read_text(encoding="utf-8"))

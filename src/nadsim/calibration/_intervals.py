@@ -6,7 +6,7 @@
 change from each draw's own baseline. :func:`target_intervals` does the same for each
 qualification row's summary statistic, adding the between-study effect on reported rises (a new
 study's mean differs from the model's by its own assay and sample, prior SD
-:data:`nadsim.calibration._calibrator.STUDY_EFFECT_SD` on the log scale), so that the interval
+:data:`nadsim.calibration._posterior.STUDY_EFFECT_SD` on the log scale), so that the interval
 is for what a new trial would report, which is what the validation rows are.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from nadsim._errors import InputError
-from nadsim.calibration._calibrator import STUDY_EFFECT_SD, _study_of
+from nadsim.calibration._posterior import STUDY_EFFECT_SD, study_of
 from nadsim.calibration._targets import Experiment, Target, evaluate, no_change_value, rise_kind
 from nadsim.calibration._uncertainty import default_source, parameter_draws
 from nadsim.dosing import Regimen
@@ -95,7 +95,7 @@ def target_intervals(model: Model, experiments: Mapping[str, Experiment], target
             vals = []
             for i in np.nonzero(ok)[0]:
                 v = evaluate(tg, t, Y[i])
-                if rise_kind(tg) == "change" and _study_of(tg) is not None:
+                if rise_kind(tg) == "change" and study_of(tg) is not None:
                     ref = no_change_value(tg, t, Y[i])
                     v = ref + (v - ref) * effect[i]
                 vals.append(v)

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from nadsim._errors import InputError
-from nadsim.calibration._calibrator import load_posterior
 from nadsim.calibration._fit import FIT_PARAMETERS
+from nadsim.calibration._posterior import load_posterior
 from nadsim.model import Model
 
 __all__ = ["DRAW_SOURCES", "UNCONSTRAINED", "default_source", "parameter_draws"]

@@ -265,7 +265,13 @@ class Model:
         """A short content hash of structure and parameter values."""
         return self._digest  # type: ignore[attr-defined]
 
-    def _compute_hash(self) -> str:
+    def structure_hash(self) -> str:
+        """A short content hash of the structure alone: :meth:`hash` without the parameter
+        values, which the generated code takes as arguments. Models that differ only in values
+        (a patient profile, a trial arm, a calibrated table) share their generated code."""
+        return self._compute_hash(values=False)
+
+    def _compute_hash(self, values: bool = True) -> str:
         blob = json.dumps(
             {
                 "c": [c.__dict__ for c in self.compartments],
@@ -273,7 +279,7 @@ class Model:
                 "x": [st.__dict__ for st in self.states],
                 "r": [r.__dict__ for r in self.reactions],
                 "a": [a.__dict__ for a in self.rules],
-                "p": {n: [p.value, p.unit, p.expr] for n, p in self.parameters.items()},
+                "p": {n: [p.value, p.unit, p.expr] if values else [p.unit, p.expr] for n, p in self.parameters.items()},
             },
             sort_keys=True, default=str,
         )

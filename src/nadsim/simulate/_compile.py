@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nadsim.model import Model, parse_expr
+from nadsim.simulate._structure_cache import per_structure
 
 __all__ = ["CompiledModel", "compile_model"]
 
@@ -233,15 +234,24 @@ class CompiledModel:
         return self._fns["initial_guess"](p, xp)
 
 
-@lru_cache(maxsize=32)
-def compile_model(model: Model) -> CompiledModel:
-    """Generate and compile the model's functions (cached per model value)."""
+@per_structure
+def _functions(model: Model) -> tuple[str, dict[str, Callable[..., Any]]]:
+    """The generated source and its compiled functions, shared by every model of one structure
+    (parameter values are arguments of the functions, never part of the source)."""
     src = _source(model)
     namespace: dict[str, Any] = {}
-    exec(compile(src, f"<nadsim:{model.name}:{model.hash()}>", "exec"), namespace)
+    exec(compile(src, f"<nadsim:{model.name}:{model.structure_hash()}>", "exec"), namespace)
     scalar_ns: dict[str, Any] = {}
     exec(compile(_source(model, scalar=True), f"<nadsim:{model.name}:scalar>", "exec"), scalar_ns)
     namespace["rhs_scalar"] = scalar_ns["rhs"]
+    return src, {k: namespace[k] for k in ("derive", "rhs", "rhs_scalar", "rules", "fluxes", "initial_guess")}
+
+
+@lru_cache(maxsize=32)
+def compile_model(model: Model) -> CompiledModel:
+    """The model's functions with its index maps (cached per model value; the generated code
+    per structure)."""
+    src, fns = _functions(model)
     return CompiledModel(
         model=model,
         source=src,
@@ -249,5 +259,5 @@ def compile_model(model: Model) -> CompiledModel:
         parameter_names=model.parameter_names,
         rule_names=tuple(r.name for r in model.rules),
         reaction_names=tuple(r.name for r in model.reactions),
-        _fns={k: namespace[k] for k in ("derive", "rhs", "rhs_scalar", "rules", "fluxes", "initial_guess")},
+        _fns=fns,
     )

@@ -18,11 +18,11 @@ does when its linear solver fails.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from nadsim.model import Model, parse_expr
+from nadsim.simulate._structure_cache import per_structure
 
 __all__ = ["LUPlan", "Sparsity", "lu_code", "sparsity"]
 
@@ -158,9 +158,9 @@ def _lu_plan(n: int, pattern: set[tuple[int, int]]) -> LUPlan:
                   diag=tuple(index[(i, i)] for i in range(n)))
 
 
-@lru_cache(maxsize=32)
+@per_structure
 def sparsity(model: Model) -> Sparsity:
-    """The structural sparsity of ``model`` (cached per model value; only structure matters)."""
+    """The structural sparsity of ``model`` (cached per structure; values do not enter)."""
     n = len(model.state_names)
     deps = _state_dependencies(model)
     pattern = {(i, j) for i, d in enumerate(deps) for j in d}

@@ -19,12 +19,12 @@ What is generated:
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
 
 from nadsim.model import Model, parse_expr
 from nadsim.model._expr import Expr
 from nadsim.simulate._compile import _needed_rules
 from nadsim.simulate._sparsity import Sparsity, lu_code, sparsity
+from nadsim.simulate._structure_cache import per_structure
 
 __all__ = ["model_source"]
 
@@ -79,7 +79,7 @@ def _array_literal(values: tuple[int, ...] | list[int]) -> str:
     return f"np.array([{', '.join(str(v) for v in values)}], dtype=np.int64)" if values else "np.zeros(0, dtype=np.int64)"
 
 
-@lru_cache(maxsize=32)
+@per_structure
 def model_source(model: Model) -> str:
     """Python/Numba source of the model interface the kernel template expects."""
     sp: Sparsity = sparsity(model)
