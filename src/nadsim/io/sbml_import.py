@@ -103,10 +103,10 @@ class ImportedModel(Model):
                 raise ModelDefinitionError(where, "defined symbols only", sorted(missing))
         self.derived_order()  # no cycles
 
-    def _compute_hash(self) -> str:
+    def _compute_hash(self, values: bool = True) -> str:
         import hashlib
 
-        base = super()._compute_hash()
+        base = super()._compute_hash(values)  # events enter both hashes (their times and targets are structure)
         blob = repr((base, self.events, self.time_unit_h)).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
