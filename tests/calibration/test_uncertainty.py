@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-import nadsim.calibration._calibrator as calibrator
+import nadsim.calibration._posterior as posterior_store
 from nadsim._errors import InputError
 from nadsim.calibration import FIT_PARAMETERS, parameter_draws
 from nadsim.calibration._intervals import prediction_intervals
@@ -28,7 +28,7 @@ def synthetic_posterior(tmp_path, monkeypatch):
     f = tmp_path / "posterior.json"
     f.write_text(json.dumps({"names": [*names, "study:x"], "x_log": [*x, 0.0],
                              "cov_log": [[*r, 0.0] for r in cov] + [[0.0, 0.0, 0.0, 0.04]], "parameters": names}))
-    monkeypatch.setattr(calibrator, "POSTERIOR_FILE", f)
+    monkeypatch.setattr(posterior_store, "POSTERIOR_FILE", f)
     return model, names, np.array(x), np.array(cov)
 
 
@@ -58,7 +58,7 @@ def test_posterior_draws_have_the_stored_covariance(synthetic_posterior):
 
 
 def test_posterior_without_a_fit_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(calibrator, "POSTERIOR_FILE", tmp_path / "none.json")
+    monkeypatch.setattr(posterior_store, "POSTERIOR_FILE", tmp_path / "none.json")
     assert default_source() == "prior"
     with pytest.raises(InputError, match="source"):
         parameter_draws(build_nad_core(), 2, source="posterior")
