@@ -17,6 +17,9 @@ from nadsim.app._patient import PatientRequest as PatientRequest
 from nadsim.app._patient import PatientRuns as PatientRuns
 from nadsim.app._patient import patient_profile as patient_profile
 from nadsim.app._patient import simulate_patient as simulate_patient
+from nadsim.app._population import PopulationRequest as PopulationRequest
+from nadsim.app._population import PopulationRun as PopulationRun
+from nadsim.app._population import run_population as run_population
 from nadsim.app._qualify import QualifyRequest as QualifyRequest
 from nadsim.app._qualify import qualify as qualify
 from nadsim.app._regimen import RegimenRequest as RegimenRequest
@@ -45,6 +48,8 @@ __all__ = [
     "PatientRequest",
     "PatientRuns",
     "PatientTrialRequest",
+    "PopulationRequest",
+    "PopulationRun",
     "QualifyRequest",
     "RegimenRequest",
     "RegimenRun",
@@ -63,6 +68,7 @@ __all__ = [
     "prepare_solver",
     "qualify",
     "run_patient_trial",
+    "run_population",
     "run_trial",
     "sensitivity",
     "simulate_patient",
