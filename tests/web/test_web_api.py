@@ -391,3 +391,15 @@ async def test_report_and_csv_come_from_the_report_package(client, article):
     j = (await client.post("/api/simulate", json=article)).json()
     r = await client.post("/api/simulate/csv", json=article)
     assert r.text == simulation_csv(j["time_h"], j["series"])
+
+
+@pytest.mark.parametrize(("lang", "title", "median"), [("en", "90 % prediction intervals", "Median"),
+                                                      ("ja", "90 % 予測区間", "中央値")])
+async def test_report_shows_the_prediction_intervals(client, article, lang, title, median):
+    """The downloaded report carries the page's interval table when the request asks for it."""
+    body = {**article, "intervals": {"draws": 4}}
+    r = await client.post(f"/api/simulate/report?lang={lang}", json=body)
+    assert r.status_code == 200, r.text
+    assert title in r.text and median in r.text
+    plain = await client.post(f"/api/simulate/report?lang={lang}", json=article)
+    assert title not in plain.text

@@ -230,7 +230,8 @@ def run_report(req: SimulateRequest, lang: str = "en") -> str:
     return simulation_html(run.dosed, run.reference, lang=lang, disclaimer=disclaimers()[lang],
                            regimen=result["regimen"], until_h=req.until_h,
                            profile=list(req.profile.model_dump().items()), used=used["profile"],
-                           trial_context=used["trial_context"], summary=result["summary"], metadata=result["metadata"])
+                           trial_context=used["trial_context"], summary=result["summary"], metadata=result["metadata"],
+                           intervals=result["metadata"]["intervals"])
 
 
 # --------------------------------------------------------------------------- tables
