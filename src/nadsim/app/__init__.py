@@ -9,6 +9,11 @@ from nadsim.app._attribute import attribute as attribute
 from nadsim.app._claims import AuditRequest as AuditRequest
 from nadsim.app._claims import audit_claims as audit_claims
 from nadsim.app._claims import claim_catalogue as claim_catalogue
+from nadsim.app._exchange import SbmlExport as SbmlExport
+from nadsim.app._exchange import SbmlRun as SbmlRun
+from nadsim.app._exchange import petab_problem as petab_problem
+from nadsim.app._exchange import sbml_export as sbml_export
+from nadsim.app._exchange import simulate_sbml_file as simulate_sbml_file
 from nadsim.app._measure import MeasureRequest as MeasureRequest
 from nadsim.app._measure import MeasureResult as MeasureResult
 from nadsim.app._measure import measure as measure
@@ -53,6 +58,8 @@ __all__ = [
     "QualifyRequest",
     "RegimenRequest",
     "RegimenRun",
+    "SbmlExport",
+    "SbmlRun",
     "SensitivityRequest",
     "SensitivityResult",
     "TrialRun",
@@ -65,13 +72,16 @@ __all__ = [
     "patient_model",
     "patient_profile",
     "patient_trial_spec",
+    "petab_problem",
     "prepare_solver",
     "qualify",
     "run_patient_trial",
     "run_population",
     "run_trial",
+    "sbml_export",
     "sensitivity",
     "simulate_patient",
     "simulate_regimen",
+    "simulate_sbml_file",
     "trial_toml",
 ]
