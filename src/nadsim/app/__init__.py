@@ -6,6 +6,9 @@ its result; the verbs hold no formatting and read no text.
 
 from nadsim.app._attribute import AttributeRequest as AttributeRequest
 from nadsim.app._attribute import attribute as attribute
+from nadsim.app._calibrate import CalibrateRequest as CalibrateRequest
+from nadsim.app._calibrate import CalibrationRun as CalibrationRun
+from nadsim.app._calibrate import calibrate as calibrate
 from nadsim.app._claims import AuditRequest as AuditRequest
 from nadsim.app._claims import audit_claims as audit_claims
 from nadsim.app._claims import claim_catalogue as claim_catalogue
@@ -48,6 +51,8 @@ __all__ = [
     "INTERVAL_OUTPUTS",
     "AttributeRequest",
     "AuditRequest",
+    "CalibrateRequest",
+    "CalibrationRun",
     "MeasureRequest",
     "MeasureResult",
     "PatientRequest",
@@ -66,6 +71,7 @@ __all__ = [
     "attribute",
     "audit_claims",
     "base_model",
+    "calibrate",
     "claim_catalogue",
     "default_parameters",
     "measure",
