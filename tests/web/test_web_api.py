@@ -14,6 +14,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from nadsim import app
 from nadsim.web import _service as svc
 from nadsim.web import create_app
 from nadsim.web._workers import _IDLE, TARGETS, SimulationWorkers
@@ -52,7 +53,7 @@ async def test_simulate_article_regimen_matches_library(client, article):
     assert t[0] == 0 and t[-1] == 24 and np.all(np.diff(t) > 0)
     assert any(abs(x - 1 / 3) < 1e-9 for x in t), "the end of the 20 min infusion is an output time"
     reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="100 mL at 5 mL/min")
-    ref = simulate(svc.base_model(), reg, t)
+    ref = simulate(app.base_model(), reg, t)
     for name in ("whole_blood_NAD", "pbmc_NAD", "plasma_NMN", "liver_NAD"):
         got = np.array(body["series"][name]["values"])
         np.testing.assert_allclose(got, ref[name].values, rtol=1e-4, err_msg=name)
@@ -193,7 +194,7 @@ async def test_report_download(client, article, lang, needle):
 
 
 async def test_parameters_endpoint_lists_every_parameter(client):
-    model = svc.base_model()
+    model = app.base_model()
     rows = (await client.get("/api/parameters")).json()
     assert {r["name"] for r in rows} == set(model.parameters)
     for r in rows:
@@ -290,7 +291,6 @@ def test_patient_model_equals_the_library_composition(grade, trial):
     """The page's model comes from the app verb (get_model underneath); it must be identical
     (same content hash) to composing apply_profile, the evidence filter, with_trial_arm and
     the body weight by hand."""
-    from nadsim import app
     from nadsim.evidence import CONTEXT_LINKS, apply_evidence_filter
     from nadsim.library import apply_profile, build_full, with_trial_arm
     from nadsim.web.schemas import SimulateRequest
@@ -351,7 +351,6 @@ async def test_prediction_intervals_are_the_calibrations(client, article):
     nadsim.calibration.prediction_intervals on the request's own model and grid (the function
     ``nadsim simulate --interval`` uses), reached through the app verb: the numbers must equal
     a direct call (same code path and seed; tolerance 1e-12 relative for JSON float round trip)."""
-    from nadsim import app
     from nadsim.calibration import prediction_intervals
     from nadsim.web.schemas import SimulateRequest
 
@@ -391,3 +390,15 @@ async def test_report_and_csv_come_from_the_report_package(client, article):
     j = (await client.post("/api/simulate", json=article)).json()
     r = await client.post("/api/simulate/csv", json=article)
     assert r.text == simulation_csv(j["time_h"], j["series"])
+
+
+@pytest.mark.parametrize(("lang", "title", "median"), [("en", "90 % prediction intervals", "Median"),
+                                                      ("ja", "90 % 予測区間", "中央値")])
+async def test_report_shows_the_prediction_intervals(client, article, lang, title, median):
+    """The downloaded report carries the page's interval table when the request asks for it."""
+    body = {**article, "intervals": {"draws": 4}}
+    r = await client.post(f"/api/simulate/report?lang={lang}", json=body)
+    assert r.status_code == 200, r.text
+    assert title in r.text and median in r.text
+    plain = await client.post(f"/api/simulate/report?lang={lang}", json=article)
+    assert title not in plain.text

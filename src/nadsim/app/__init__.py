@@ -13,9 +13,17 @@ from nadsim._exports import lazy_face as _lazy_face
 if _typing.TYPE_CHECKING:
     from nadsim.app._attribute import AttributeRequest as AttributeRequest
     from nadsim.app._attribute import attribute as attribute
+    from nadsim.app._calibrate import CalibrateRequest as CalibrateRequest
+    from nadsim.app._calibrate import CalibrationRun as CalibrationRun
+    from nadsim.app._calibrate import calibrate as calibrate
     from nadsim.app._claims import AuditRequest as AuditRequest
     from nadsim.app._claims import audit_claims as audit_claims
     from nadsim.app._claims import claim_catalogue as claim_catalogue
+    from nadsim.app._exchange import SbmlExport as SbmlExport
+    from nadsim.app._exchange import SbmlRun as SbmlRun
+    from nadsim.app._exchange import petab_problem as petab_problem
+    from nadsim.app._exchange import sbml_export as sbml_export
+    from nadsim.app._exchange import simulate_sbml_file as simulate_sbml_file
     from nadsim.app._measure import MeasureRequest as MeasureRequest
     from nadsim.app._measure import MeasureResult as MeasureResult
     from nadsim.app._measure import measure as measure
@@ -24,6 +32,9 @@ if _typing.TYPE_CHECKING:
     from nadsim.app._patient import PatientRuns as PatientRuns
     from nadsim.app._patient import patient_profile as patient_profile
     from nadsim.app._patient import simulate_patient as simulate_patient
+    from nadsim.app._population import PopulationRequest as PopulationRequest
+    from nadsim.app._population import PopulationRun as PopulationRun
+    from nadsim.app._population import run_population as run_population
     from nadsim.app._qualify import QualifyRequest as QualifyRequest
     from nadsim.app._qualify import qualify as qualify
     from nadsim.app._regimen import RegimenRequest as RegimenRequest
@@ -47,34 +58,45 @@ if _typing.TYPE_CHECKING:
 _LAZY = {
     "AttributeRequest": "nadsim.app._attribute",
     "AuditRequest": "nadsim.app._claims",
+    "CalibrateRequest": "nadsim.app._calibrate",
+    "CalibrationRun": "nadsim.app._calibrate",
     "INTERVAL_OUTPUTS": "nadsim.app._patient",
     "MeasureRequest": "nadsim.app._measure",
     "MeasureResult": "nadsim.app._measure",
     "PatientRequest": "nadsim.app._patient",
     "PatientRuns": "nadsim.app._patient",
     "PatientTrialRequest": "nadsim.app._trial",
+    "PopulationRequest": "nadsim.app._population",
+    "PopulationRun": "nadsim.app._population",
     "QualifyRequest": "nadsim.app._qualify",
     "RegimenRequest": "nadsim.app._regimen",
     "RegimenRun": "nadsim.app._regimen",
+    "SbmlExport": "nadsim.app._exchange",
+    "SbmlRun": "nadsim.app._exchange",
     "SensitivityRequest": "nadsim.app._sensitivity",
     "SensitivityResult": "nadsim.app._sensitivity",
     "TrialRun": "nadsim.app._trial",
     "attribute": "nadsim.app._attribute",
     "audit_claims": "nadsim.app._claims",
     "base_model": "nadsim.app._regimen",
+    "calibrate": "nadsim.app._calibrate",
     "claim_catalogue": "nadsim.app._claims",
     "default_parameters": "nadsim.app._sensitivity",
     "measure": "nadsim.app._measure",
     "patient_model": "nadsim.app._regimen",
     "patient_profile": "nadsim.app._patient",
     "patient_trial_spec": "nadsim.app._trial",
+    "petab_problem": "nadsim.app._exchange",
     "prepare_solver": "nadsim.app._regimen",
     "qualify": "nadsim.app._qualify",
     "run_patient_trial": "nadsim.app._trial",
+    "run_population": "nadsim.app._population",
     "run_trial": "nadsim.app._trial",
+    "sbml_export": "nadsim.app._exchange",
     "sensitivity": "nadsim.app._sensitivity",
     "simulate_patient": "nadsim.app._patient",
     "simulate_regimen": "nadsim.app._regimen",
+    "simulate_sbml_file": "nadsim.app._exchange",
     "trial_toml": "nadsim.app._trial",
 }
 __getattr__, __dir__ = _lazy_face(__name__, _LAZY)
@@ -83,32 +105,43 @@ __all__ = [
     "INTERVAL_OUTPUTS",
     "AttributeRequest",
     "AuditRequest",
+    "CalibrateRequest",
+    "CalibrationRun",
     "MeasureRequest",
     "MeasureResult",
     "PatientRequest",
     "PatientRuns",
     "PatientTrialRequest",
+    "PopulationRequest",
+    "PopulationRun",
     "QualifyRequest",
     "RegimenRequest",
     "RegimenRun",
+    "SbmlExport",
+    "SbmlRun",
     "SensitivityRequest",
     "SensitivityResult",
     "TrialRun",
     "attribute",
     "audit_claims",
     "base_model",
+    "calibrate",
     "claim_catalogue",
     "default_parameters",
     "measure",
     "patient_model",
     "patient_profile",
     "patient_trial_spec",
+    "petab_problem",
     "prepare_solver",
     "qualify",
     "run_patient_trial",
+    "run_population",
     "run_trial",
+    "sbml_export",
     "sensitivity",
     "simulate_patient",
     "simulate_regimen",
+    "simulate_sbml_file",
     "trial_toml",
 ]

@@ -97,8 +97,9 @@ def patient_model(request: RegimenRequest, name: str = "full") -> tuple[Model, d
     arm = doses[0].time_h if request.trial_context and doses else None
     base = get_model(name, profile=request.profile, evidence=request.evidence, arm=arm)
     updates: dict[str, float] = {}
+    weight = None
     if request.weight_kg is not None and "BW" in base.parameters and base.parameters["BW"].expr is None:
-        updates["BW"] = float(request.weight_kg)
+        weight = updates["BW"] = float(request.weight_kg)
     if not request.trial_context:
         # a dosed patient is always in a treatment arm (the engine's arm switch), so "no trial
         # context" switches the placebo and natural-course links off (issue #16)
@@ -106,9 +107,8 @@ def patient_model(request: RegimenRequest, name: str = "full") -> tuple[Model, d
     updates = {k: v for k, v in updates.items() if base.parameters[k].value != v}
     model = base.with_parameters(updates) if updates else base
     unfiltered = get_model(name, profile=request.profile, arm=arm) if request.evidence else base
-    weight = ["BW"] if request.weight_kg is not None and "BW" in base.parameters else []
     applied = {
-        "profile": sorted(k for k, v in request.profile.items() if v is not None) + weight,
+        "profile": sorted(k for k, v in request.profile.items() if v is not None) + (["BW"] if weight is not None else []),
         "evidence": request.evidence,
         "links_off": sorted(lk.name for lk in base.links
                             if base.parameters[lk.gate].value == 0 and unfiltered.parameters[lk.gate].value != 0),

@@ -15,13 +15,10 @@ from rich.table import Table
 from nadsim._errors import InputError
 from nadsim._files import atomic_path
 from nadsim._units import parse_quantity
+from nadsim.app import petab_problem, sbml_export, simulate_sbml_file
 from nadsim.cli._app import console
 from nadsim.cli._options import Dose, Doses, Every, Infusion, RouteName
 from nadsim.dosing import COMPOUNDS, Regimen, parse_regimen
-from nadsim.io.petab import export_petab
-from nadsim.io.sbml import export_sbml
-from nadsim.io.sbml_import import read_sbml, simulate_sbml
-from nadsim.library import get_model
 from nadsim.report._data import dataset_series, long_frame, write_csv
 
 export_app = typer.Typer(
@@ -64,11 +61,10 @@ def sbml(
 ) -> None:
     """SBML L3V2 of the default model at baseline, the regimen as events."""
     regimen = _regimen(compound.value, route.value, dose, infusion, every, doses)
-    model = get_model()
-    text = export_sbml(model, regimen)
+    exported = sbml_export(regimen)
     with atomic_path(out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    console.print(f"SBML L3V2 of {model.name} ({regimen.describe()}) written to {out}")
+        tmp.write_text(exported.text, encoding="utf-8")
+    console.print(f"SBML L3V2 of {exported.model.name} ({regimen.describe()}) written to {out}")
 
 
 @export_app.command("petab")
@@ -76,7 +72,7 @@ def petab(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the PEtab problem into (created if missing).")],
 ) -> None:
     """A PEtab problem: SBML model, conditions, measurements (human_pk.csv), observables, parameters."""
-    yaml_path = export_petab(out)
+    yaml_path = petab_problem(out)
     console.print(f"PEtab problem written to {out} (entry point {yaml_path.name})")
 
 
@@ -90,7 +86,6 @@ def import_sbml(
     out: Path | None = typer.Option(None, help="Write the tidy CSV to this file."),
 ) -> None:
     """Simulate an SBML file from its own initial values and events (its time unit honoured)."""
-    model = read_sbml(file)
     until_h = parse_quantity(until, "--until", "[time]", unit_hint="24 h")
     if until_h <= 0:
         raise InputError("--until", "a positive duration, e.g. '24 h'", until)
@@ -98,8 +93,9 @@ def import_sbml(
     if step_h <= 0 or until_h / step_h > 200_000:
         raise InputError("--step", f"positive and giving at most 200000 points (>= {until_h / 200_000:g} h)", step)
     times = np.linspace(0.0, until_h, math.floor(until_h / step_h + 1e-9) + 1)
-    ds = simulate_sbml(model, times)
-    names = [v for v in ds.data_vars if ds[v].dims == ("time",)]
+    run = simulate_sbml_file(file, times)
+    model, ds = run.model, run.dataset
+    names = [str(v) for v in ds.data_vars if ds[v].dims == ("time",)]
     frame = long_frame(ds["time"].values, dataset_series(ds, names))
     if out:
         write_csv(frame, out)

@@ -27,7 +27,9 @@ from nadsim.app import (
     INTERVAL_OUTPUTS,
     PatientRequest,
     PatientRuns,
+    PopulationRequest,
     patient_profile,
+    run_population,
     simulate_patient,
 )
 from nadsim.cli._app import console
@@ -54,14 +56,7 @@ from nadsim.cli._options import (
     Until,
 )
 from nadsim.dosing import Regimen, parse_regimen
-from nadsim.library import get_model
-from nadsim.model import Model
-from nadsim.population import (
-    COVARIATES,
-    check_population_memory,
-    sample_population,
-    simulate_population,
-)
+from nadsim.population import COVARIATES
 from nadsim.report._data import dataset_series, long_frame, run_metadata, write_csv, write_parquet
 from nadsim.simulate import time_grid
 
@@ -189,22 +184,19 @@ def write_outputs(runs: dict, regimen: Regimen, *, fmt: str, out: Path | None, p
 
 
 def simulate_population_cli(*, n: int, seed: int, out: Path | None, regimen: Regimen, until: str, step: str | None,
-                            backend: str, device: str, cluster: str | None, model: Model, progress: bool) -> None:
+                            backend: str, device: str, cluster: str | None, evidence: str | None,
+                            progress: bool) -> None:
     """``nadsim simulate --population N --seed S --out FILE.parquet``: subject x time rows."""
     if out is None or out.suffix.lower() != ".parquet":
         raise InputError("--out", "a file name ending in .parquet for --population", None if out is None else str(out))
     if not out.parent.exists():
         raise InputError("--out", "a path in an existing directory", str(out))
-    if not 1 <= n <= 10_000_000:
-        raise InputError("--population", "a number of subjects in [1, 10000000]", n)
     t = grid_for(regimen, until, step)
-    # refused before anything is sampled: the whole subject x time x output table is held at once
-    check_population_memory(n, t.size, len(model.rules), n_parameters=len(model.parameter_names),
-                            field="--population", times_field="--step")
-    pop = sample_population(n, model=model, seed=seed)
+    request = PopulationRequest(regimen, t, n, seed=seed, evidence=evidence, backend=backend, device=device,
+                                cluster=cluster)
     with progress_bar("simulating subjects", enabled=progress) as upd:
-        ds = simulate_population(model, regimen, t, pop, backend=backend, device=device, cluster=cluster,
-                                 progress=upd)
+        run = run_population(request, progress=upd)
+    model, pop, ds = run.model, run.population, run.dataset
     outputs = [o for o in model.outputs if o in ds]
     frame = ds[outputs].to_dataframe().reset_index().rename(columns={"time": "time_h"})
     covs = pop.frame().add_prefix("cov_").reset_index()  # cov_HAMD (baseline covariate) vs HAMD (output)
@@ -259,9 +251,8 @@ def simulate(
     if population is not None:
         if any(v is not None for v in (crp, hamd, age, sleep)):
             raise InputError("--population", "used without --crp/--hamd/--age/--sleep (a population draws them)", population)
-        model = get_model(evidence=grade)
         simulate_population_cli(n=population, seed=seed, out=out, regimen=regimen, until=until, step=step,
-                                backend=backend.value, device=device.value, cluster=cluster, model=model,
+                                backend=backend.value, device=device.value, cluster=cluster, evidence=grade,
                                 progress=progress)
         return
     grid = grid_for(regimen, until, step)

@@ -33,10 +33,12 @@ def simulation_csv(time_h: Sequence[float] | np.ndarray, series: Mapping[str, Ma
 
 def simulation_html(dosed: Any, reference: Any, *, lang: str, disclaimer: str, regimen: str, until_h: float,
                     profile: Sequence[tuple[str, float]], used: Sequence[str], trial_context: bool,
-                    summary: Sequence[Mapping[str, Any]], metadata: Mapping[str, Any]) -> str:
+                    summary: Sequence[Mapping[str, Any]], metadata: Mapping[str, Any],
+                    intervals: Mapping[str, Any] | None = None) -> str:
     """A self-contained HTML report (no scripts) in ``lang``, every word from the page's i18n
     files: regimen, profile, the dose-response table and the NAD+ figure (change from
-    ``reference``, the same patient without the compound)."""
+    ``reference``, the same patient without the compound); with ``intervals`` (``level``, ``draws``,
+    ``failed_draws``, ``source``, ``time_h`` and ``rows`` of quantiles at that time), their table."""
     t = translator(lang)
     png = png_bytes(nad_pools_figure(dosed, title=regimen, reference=reference, t=t))
     figure = "data:image/png;base64," + base64.b64encode(png).decode()
@@ -45,4 +47,4 @@ def simulation_html(dosed: Any, reference: Any, *, lang: str, disclaimer: str, r
                created=metadata.get("created"))
     return render("simulation.html.j2", lang=lang, disclaimer=disclaimer, regimen=regimen, until_h=until_h,
                   profile=list(profile), used=list(used), trial_context=trial_context, summary=list(summary),
-                  figure=figure, footer=footer)
+                  intervals=intervals, figure=figure, footer=footer)

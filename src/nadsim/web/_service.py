@@ -22,7 +22,7 @@ import numpy as np
 from nadsim import app
 from nadsim.dosing import Regimen
 from nadsim.evidence import render_claims
-from nadsim.model import GRADES, Model
+from nadsim.model import GRADES
 from nadsim.report._simulation import simulation_csv, simulation_html
 from nadsim.simulate import DISCLAIMER
 from nadsim.web.schemas import (
@@ -59,11 +59,6 @@ PROFILE_FIELDS = {"age": "age_y", "crp_mg_L": "crp_mg_L", "hamd": "hamd", "sleep
 
 
 # --------------------------------------------------------------------------- requests
-def base_model() -> Model:
-    """The page's model with its defaults (its parameters, links and outputs are listed)."""
-    return app.base_model()
-
-
 def make_regimen(r: RegimenIn) -> Regimen:
     """The request's regimen, from its numbers (no text in between)."""
     duration_h = 0.0
@@ -230,13 +225,14 @@ def run_report(req: SimulateRequest, lang: str = "en") -> str:
     return simulation_html(run.dosed, run.reference, lang=lang, disclaimer=disclaimers()[lang],
                            regimen=result["regimen"], until_h=req.until_h,
                            profile=list(req.profile.model_dump().items()), used=used["profile"],
-                           trial_context=used["trial_context"], summary=result["summary"], metadata=result["metadata"])
+                           trial_context=used["trial_context"], summary=result["summary"], metadata=result["metadata"],
+                           intervals=result["metadata"]["intervals"])
 
 
 # --------------------------------------------------------------------------- tables
 def parameters_table() -> list[dict[str, Any]]:
     out = []
-    for p in base_model().parameters.values():
+    for p in app.base_model().parameters.values():
         pv = p.provenance
         out.append({"name": p.name, "value": float(p.value), "unit": p.unit,
                     "bounds": [float(p.bounds[0]), float(p.bounds[1])], "kind": pv.kind, "grade": pv.grade,
@@ -255,7 +251,7 @@ def disclaimers() -> dict[str, str]:
 
 def evidence_payload() -> dict[str, Any]:
     """The model's evidence-graded links (``Model.links``): endpoints, grade, gate, citations."""
-    model = base_model()
+    model = app.base_model()
     links = []
     for lk in model.links:
         gate = model.parameters.get(lk.gate)
@@ -269,7 +265,7 @@ def evidence_payload() -> dict[str, Any]:
 def capabilities() -> dict[str, bool]:
     """Which parts the page offers (every one is installed with nadsim; the mechanism parts
     need a model with links)."""
-    links = bool(base_model().links)
+    links = bool(app.base_model().links)
     return {"mechanisms": links, "profile": links, "evidence": links, "claims": links, "trials": True,
             "uncertainty": links, "intervals": True}
 

@@ -43,6 +43,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from nadsim import app as app_verbs
 from nadsim._errors import NadsimError
 from nadsim._version import __version__
 from nadsim.dosing import COMPOUNDS, ROUTES
@@ -275,7 +276,7 @@ def create_app(*, limits: dict[str, float] | None = None, jobs: JobManager | Non
     @app.get("/api/meta", tags=["meta"])
     async def meta() -> dict[str, Any]:
 
-        model = svc.base_model()
+        model = app_verbs.base_model()
         desc = svc._descriptions(model)
         outputs = [{"name": n, "unit": model.unit_of(n), "description": desc.get(n, ""),
                     "group": svc._group_of(n, model)} for n in svc._variables(model, {r.name for r in model.rules})]
