@@ -306,7 +306,9 @@ class NativeSolver(AbstractSolver):
         if retry.size:
             # the NumPy procedure over the same compiled period maps recovers stragglers: one
             # subject in 10^4 of the engine benchmark (a slow oscillation of mood) did not converge
-            # in 40 compiled iterations and did in 15 of the reference's (cause not found yet)
+            # in 40 compiled iterations and did in 15 of the reference's. The likely cause: after an
+            # extrapolation judged wild the compiled search restarts its history at once, while the
+            # reference overwrites it with the plain iterate, so its next steps are plain ones
             Yr, okr, itr = super().orbit(cm, P[retry], np.asarray(Y, dtype=np.float64)[retry], tol)
             out[retry[okr]] = Yr[okr]
             ok[retry] = okr
