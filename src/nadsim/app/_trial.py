@@ -4,13 +4,12 @@ regimen for a population centred on a patient (the web page's trial).
 :func:`nadsim.trial.run_trial` records a run as its trial file's text (the registry keeps it,
 and a resumed chunk is a pure function of it), so a :class:`~nadsim.trial.TrialSpec` built in
 memory is written once, as the run's own ``trial.toml`` inside the run directory, by
-:func:`trial_toml`; the text is checked to parse back to the same spec before anything runs.
+:func:`trial_toml` (tomli_w); the text is checked to parse back to the same spec before anything runs.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import tomli_w
 
 from nadsim._errors import InputError
 from nadsim._files import atomic_write_text
@@ -38,32 +38,10 @@ class TrialRun:
     subjects: pd.DataFrame
 
 
-def _toml_string(s: str) -> str:
-    # JSON string escapes are TOML basic-string escapes, except that TOML also forbids a raw DEL
-    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
-    if isinstance(v, str):
-        return _toml_string(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_toml_string(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"no TOML form for {type(v).__name__}")
-
-
 def trial_toml(spec: TrialSpec) -> str:
-    """``spec`` as a trial file (one line per top-level field, tables inline), checked to parse
-    back to the same spec."""
+    """``spec`` as a trial file (written by ``tomli_w``), checked to parse back to the same spec."""
     data = spec.model_dump(mode="json", exclude_none=True)
-    text = "".join(f"{_toml_string(k)} = {_toml_value(v)}\n" for k, v in data.items())
+    text = tomli_w.dumps(data)
     if parse_trial(tomllib.loads(text)) != spec:
         raise InputError("trial", "a spec that its trial file reproduces", spec.name)
     return text
