@@ -49,10 +49,16 @@ if _typing.TYPE_CHECKING:
     from nadsim.app._sensitivity import sensitivity as sensitivity
     from nadsim.app._trial import PatientTrialRequest as PatientTrialRequest
     from nadsim.app._trial import TrialRun as TrialRun
+    from nadsim.app._trial import list_trial_runs as list_trial_runs
     from nadsim.app._trial import patient_trial_spec as patient_trial_spec
+    from nadsim.app._trial import resume_trial_run as resume_trial_run
     from nadsim.app._trial import run_patient_trial as run_patient_trial
     from nadsim.app._trial import run_trial as run_trial
+    from nadsim.app._trial import run_trial_file as run_trial_file
+    from nadsim.app._trial import trial_power as trial_power
+    from nadsim.app._trial import trial_run_status as trial_run_status
     from nadsim.app._trial import trial_toml as trial_toml
+    from nadsim.app._trial import write_trial_report as write_trial_report
 
 #: each verb's module is imported when the verb is first used (nadsim._exports): nadsim simulate imports the patient verb, not the claims audit, trials or qualification
 _LAZY = {
@@ -98,6 +104,12 @@ _LAZY = {
     "simulate_regimen": "nadsim.app._regimen",
     "simulate_sbml_file": "nadsim.app._exchange",
     "trial_toml": "nadsim.app._trial",
+    "list_trial_runs": "nadsim.app._trial",
+    "resume_trial_run": "nadsim.app._trial",
+    "run_trial_file": "nadsim.app._trial",
+    "trial_power": "nadsim.app._trial",
+    "trial_run_status": "nadsim.app._trial",
+    "write_trial_report": "nadsim.app._trial",
 }
 __getattr__, __dir__ = _lazy_face(__name__, _LAZY)
 
@@ -128,6 +140,7 @@ __all__ = [
     "calibrate",
     "claim_catalogue",
     "default_parameters",
+    "list_trial_runs",
     "measure",
     "patient_model",
     "patient_profile",
@@ -135,13 +148,18 @@ __all__ = [
     "petab_problem",
     "prepare_solver",
     "qualify",
+    "resume_trial_run",
     "run_patient_trial",
     "run_population",
     "run_trial",
+    "run_trial_file",
     "sbml_export",
     "sensitivity",
     "simulate_patient",
     "simulate_regimen",
     "simulate_sbml_file",
+    "trial_power",
+    "trial_run_status",
     "trial_toml",
+    "write_trial_report",
 ]

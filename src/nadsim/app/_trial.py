@@ -1,5 +1,7 @@
-"""The trial verbs: run a typed trial spec, and the quick placebo-controlled trial of one
-regimen for a population centred on a patient (the web page's trial).
+"""The trial verbs: run a typed trial spec or a trial file, resume, inspect and report a run,
+power from its twins, and the quick placebo-controlled trial of one regimen for a population
+centred on a patient (the web page's trial). The CLI's ``nadsim trial ...`` commands and the
+web's trial endpoint each call one of them.
 
 :func:`nadsim.trial.run_trial` records a run as its trial file's text (the registry keeps it,
 and a resumed chunk is a pure function of it), so a :class:`~nadsim.trial.TrialSpec` built in
@@ -13,6 +15,7 @@ import json
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +24,53 @@ import tomli_w
 
 from nadsim._errors import InputError
 from nadsim._files import atomic_write_text
-from nadsim.trial import Registry, TrialSpec, parse_trial
+from nadsim.trial import (
+    Registry,
+    TrialSpec,
+    default_workers,
+    list_runs,
+    parse_trial,
+    power_from_run,
+    resolve_run,
+    resume_trial,
+    trial_status,
+    write_report,
+)
 from nadsim.trial import run_trial as _run_trial
 
-__all__ = ["PatientTrialRequest", "TrialRun", "patient_trial_spec", "run_patient_trial", "run_trial", "trial_toml"]
+__all__ = ["PatientTrialRequest", "TrialRun", "list_trial_runs", "patient_trial_spec", "resume_trial_run",
+           "run_patient_trial", "run_trial", "run_trial_file", "trial_power", "trial_run_status", "trial_toml",
+           "write_trial_report"]
+
+ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class TrialRun:
-    """A finished run: its id and directory, the analysis (``summary.json``) and one row per
-    virtual subject, arm and visit (``subjects.parquet``)."""
+    """A finished run: its id and directory, the analysis (``summary.json``) and, read when first
+    asked for, one row per virtual subject, arm and visit (``subjects.parquet``)."""
 
     run_id: str
     out_dir: Path
     summary: Mapping[str, Any]
-    subjects: pd.DataFrame
+
+    @cached_property
+    def subjects(self) -> pd.DataFrame:
+        return pd.read_parquet(self.out_dir / "subjects.parquet")
+
+
+def _finished(run_id: str, out_dir: Path) -> TrialRun:
+    summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    return TrialRun(run_id=run_id, out_dir=out_dir, summary=summary)
+
+
+def _workers(workers: int | None) -> int:
+    """Worker processes: ``None`` for the default (CPU count, at most 8), else 1-256."""
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise InputError("workers", "a whole number of worker processes in [1, 256]", workers)
+    return workers
 
 
 def trial_toml(spec: TrialSpec) -> str:
@@ -48,7 +83,7 @@ def trial_toml(spec: TrialSpec) -> str:
 
 
 def run_trial(spec: TrialSpec, out_dir: Path | str, *, registry: Registry | None = None,
-              progress: Callable[[int, int], None] | None = None, workers: int = 1) -> TrialRun:
+              progress: ProgressFn | None = None, workers: int | None = 1) -> TrialRun:
     """Run ``spec`` into ``out_dir`` (a new or empty directory); ``progress(done, total)`` in
     subjects. Returns the finished run's analysis and subject table."""
     out = Path(out_dir)
@@ -56,9 +91,51 @@ def run_trial(spec: TrialSpec, out_dir: Path | str, *, registry: Registry | None
         raise InputError("out", "a directory without another run in it", str(out))
     out.mkdir(parents=True, exist_ok=True)
     trial_file = atomic_write_text(out / "trial.toml", trial_toml(spec))
-    run_id = _run_trial(trial_file, out, registry=registry, progress=progress, workers=workers)
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    return TrialRun(run_id=run_id, out_dir=out, summary=summary, subjects=pd.read_parquet(out / "subjects.parquet"))
+    run_id = _run_trial(trial_file, out, registry=registry, progress=progress, workers=_workers(workers))
+    return _finished(run_id, out)
+
+
+def run_trial_file(trial_file: Path | str, out_dir: Path | str, *, seed: int | None = None,
+                   n_per_arm: int | None = None, replicates: int | None = None, chunk_size: int | None = None,
+                   workers: int | None = None, progress: ProgressFn | None = None,
+                   on_start: Callable[[str], None] | None = None, registry: Registry | None = None) -> TrialRun:
+    """Run a trial file (TOML) into ``out_dir`` with optional overrides; ``on_start(run_id)`` as
+    soon as the run is registered (before any simulation)."""
+    out = Path(out_dir).expanduser().resolve()
+    run_id = _run_trial(trial_file, out, seed=seed, n_per_arm=n_per_arm, replicates=replicates, chunk_size=chunk_size,
+                        workers=_workers(workers), progress=progress, on_start=on_start, registry=registry)
+    return _finished(run_id, out)
+
+
+def resume_trial_run(run: str | Path, *, workers: int | None = None, progress: ProgressFn | None = None,
+                     registry: Registry | None = None) -> TrialRun:
+    """Finish an interrupted run (its id or output directory) into its original directory."""
+    reg = registry or Registry()
+    run_id = resume_trial(run, workers=_workers(workers), progress=progress, registry=reg)
+    return _finished(run_id, Path(reg.run(run_id)["out_dir"]))
+
+
+def trial_run_status(run: str | Path, *, registry: Registry | None = None) -> dict[str, Any]:
+    """Chunks done, status (``running`` only while a live process holds the run) and timings."""
+    return trial_status(run, registry)
+
+
+def list_trial_runs(*, registry: Registry | None = None) -> list[dict[str, Any]]:
+    """The registry's runs ($NADSIM_HOME or ~/.nadsim unless ``registry`` is given)."""
+    return list_runs(registry)
+
+
+def trial_power(run: str | Path, *, target: float = 0.8, replicates: int = 1000,
+                grid: list[int] | None = None) -> dict[str, Any]:
+    """Power over ``grid`` for each active arm from a finished run's digital twins (also written
+    to the run's ``power.json``)."""
+    return power_from_run(str(run), target=target, replicates=replicates, grid=grid)
+
+
+def write_trial_report(run: str | Path, *, lang: str = "en", registry: Registry | None = None) -> Path:
+    """Write the run's ``report.html`` (and its figures) into its directory; returns the path."""
+    run_id, reg = resolve_run(run, registry)
+    return write_report(run_id, reg, lang=lang)
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,10 @@ from pathlib import Path
 
 import typer
 
+import nadsim.app as app
 from nadsim._errors import InputError
 from nadsim._progress import progress_bar
 from nadsim.cli._app import console
-from nadsim.trial import (
-    Registry,
-    default_workers,
-    list_runs,
-    power_from_run,
-    resolve_run,
-    resume_trial,
-    run_trial,
-    trial_status,
-    write_report,
-)
 
 trial_app = typer.Typer(help="In-silico trials: run, resume after a crash, power, HTML report.", no_args_is_help=True)
 
@@ -30,8 +20,8 @@ def _fmt_n(n: object) -> str:
     return "-" if n is None else f"{n}"
 
 
-def _print_summary(out_dir: Path) -> None:
-    s = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+def _print_summary(run: app.TrialRun) -> None:
+    s = run.summary
     te = s["treatment_effect"]
     console.print(f"primary endpoint {te['endpoint']} (observed trial, {s['n_per_arm']} per arm): " + "; ".join(
         f"{a}: {v.get('mean', v.get('proportion', float('nan'))):.4g} [{v['ci'][0]:.4g}, {v['ci'][1]:.4g}]"
@@ -69,14 +59,14 @@ def _print_summary(out_dir: Path) -> None:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if s["skipped_endpoints"]:
         console.print(f"[yellow]skipped endpoints[/] (model lacks the output): {', '.join(s['skipped_endpoints'])}")
-    console.print(f"summary: {out_dir / 'summary.json'}")
+    console.print(f"summary: {run.out_dir / 'summary.json'}")
     console.print(f"[dim]{s['disclaimer']}[/]")
 
 
-def _workers(workers: int | None) -> int:
+def _workers(workers: int | None) -> int | None:
     if workers is not None and not 1 <= workers <= 256:
         raise InputError("--workers", "an integer in [1, 256]", workers)
-    return workers or default_workers()
+    return workers
 
 
 @trial_app.command("run")
@@ -96,9 +86,9 @@ def run_cmd(
         sys.stdout.flush()
 
     with progress_bar("simulating", enabled=progress) as upd:
-        run_trial(file, out, seed=seed, n_per_arm=n_per_arm, replicates=replicates, chunk_size=chunk_size,
-                  workers=_workers(workers), progress=upd, on_start=started)
-    _print_summary(out.expanduser().resolve())
+        run = app.run_trial_file(file, out, seed=seed, n_per_arm=n_per_arm, replicates=replicates,
+                                 chunk_size=chunk_size, workers=_workers(workers), progress=upd, on_start=started)
+    _print_summary(run)
 
 
 @trial_app.command("resume")
@@ -110,21 +100,21 @@ def resume_cmd(
     """Finish an interrupted run into its original output directory (a lost registry entry is
     rebuilt from the directory)."""
     with progress_bar("resuming", enabled=progress) as upd:
-        run_id = resume_trial(run, workers=_workers(workers), progress=upd)
-    typer.echo(run_id)
-    _print_summary(Path(Registry().run(run_id)["out_dir"]))
+        finished = app.resume_trial_run(run, workers=_workers(workers), progress=upd)
+    typer.echo(finished.run_id)
+    _print_summary(finished)
 
 
 @trial_app.command("status")
 def status_cmd(run: str = typer.Argument(..., help="Run id, or the run's output directory.")) -> None:
     """Chunks done, status (running only while a live process holds the run) and timings."""
-    typer.echo(json.dumps(trial_status(run), indent=1))
+    typer.echo(json.dumps(app.trial_run_status(run), indent=1))
 
 
 @trial_app.command("list")
 def list_cmd() -> None:
     """Runs in the registry ($NADSIM_HOME or ~/.nadsim)."""
-    for r in list_runs():
+    for r in app.list_trial_runs():
         typer.echo(f"{r['run_id']}\t{r['status']}\tseed={r['seed']}\t{r['out_dir']}")
 
 
@@ -142,7 +132,7 @@ def power_cmd(
             ns = sorted({int(x) for x in grid.split(",")})
         except ValueError:
             raise InputError("--grid", "comma-separated integers", grid) from None
-    result = power_from_run(run, target=power, replicates=replicates, grid=ns)
+    result = app.trial_power(run, target=power, replicates=replicates, grid=ns)
     for name, arm in result["arms"].items():
         te, nt = arm["true_effect"], arm["n_for_target"]
         console.print(f"{name} vs {arm['control']} ({arm['endpoint']}): true effect {te['estimate']:.4g} "
@@ -157,5 +147,5 @@ def power_cmd(
 @trial_app.command("report")
 def report_cmd(run: str = typer.Argument(..., help="Run id printed by `nadsim trial run`, or its output directory.")) -> None:
     """Write report.html (tables, time courses with bands, power curve, forest plot) into the run's directory."""
-    path = write_report(resolve_run(run)[0])
+    path = app.write_trial_report(run)
     console.print(f"report written to {path}")

@@ -292,10 +292,10 @@ def run_trial_job(payload: dict[str, Any], progress: Callable[[float, str], None
     with tempfile.TemporaryDirectory(prefix="nadsim-web-trial-") as d:
         run = app.run_patient_trial(trial_request(req), Path(d), progress=lambda done, total: progress(
             0.98 * done / max(total, 1), f"{done}/{total} subjects"))
+        summary = dict(run.summary)
+        curves = _trial_curves(run.subjects, summary)  # the subject table is read while the run directory exists
     progress(1.0, "analysed")
-    summary = dict(run.summary)
-    return {"run_id": run.run_id, "summary": summary, "table": _trial_table(summary),
-            "curves": _trial_curves(run.subjects, summary)}
+    return {"run_id": run.run_id, "summary": summary, "table": _trial_table(summary), "curves": curves}
 
 
 def _trial_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
