@@ -276,12 +276,17 @@ def _solve(cm: CompiledModel, sch: Schedule, t: np.ndarray, P: np.ndarray, Pt: n
         Y0 = np.array(np.broadcast_to(Y0, (n, cm.n_states)), dtype=float)
         ok = np.all(np.isfinite(Y0), axis=1)
     status = np.where(ok, int(Status.OK), int(Status.NO_BASELINE)).astype(np.int64)
-    states = np.full((n, t.size, cm.n_states), np.nan)
     stats: dict[str, np.ndarray] = {}
     run = np.nonzero(ok)[0]
+    if run.size == n:  # every subject has a baseline: the solver's (writeable) array is the result, no copy
+        sol = slv.run(cm, sch, Y0, Pt, t, tol, progress=progress)
+        states = np.require(sol.states, dtype=np.float64, requirements="W")
+    else:
+        states = np.full((n, t.size, cm.n_states), np.nan)
+        if run.size:
+            sol = slv.run(cm, sch, Y0[run], Pt[run], t, tol, progress=progress)
+            states[run] = sol.states
     if run.size:
-        sol = slv.run(cm, sch, Y0[run], Pt[run], t, tol, progress=progress)
-        states[run] = sol.states
         status[run] = sol.status
         for k, v in sol.stats.items():
             stats[k] = np.zeros(n, dtype=v.dtype)
