@@ -42,6 +42,7 @@ from nadsim.library.full import with_trial_arm
 from nadsim.library.mechanisms import PROFILE_PARAMETERS
 from nadsim.library.mechanisms.model import PARAMETERS, load_parameters
 from nadsim.model import Model
+from nadsim.population import STONE_PLACEBO_CLASSES
 from nadsim.simulate import compile_model, simulate, simulate_batch
 
 __all__ = [
@@ -449,8 +450,9 @@ def noise_floor(draws: Draws, *, level: float = 0.9, n_replicates: int = 50, see
     return float(np.percentile(gains, 95))
 
 
-#: Stone 2022 (BMJ, 232 FDA trials): response components (points) and the placebo arm's shares
-STONE_COMPONENTS = ((0.10, 16.0), (0.69, 8.9), (0.21, 1.7))
+#: Stone 2022 (BMJ, 232 FDA trials): response components (points) and the placebo arm's shares,
+#: the same constant the population draws its responder classes from (sources there)
+STONE_COMPONENTS = STONE_PLACEBO_CLASSES
 
 
 def placebo_response_rate(model: Model, *, weeks: float = 8.0, component_sd: float = 4.0) -> float:
@@ -458,7 +460,7 @@ def placebo_response_rate(model: Model, *, weeks: float = 8.0, component_sd: flo
 
     The model gives the arm's mean improvement M (points, placebo + natural course). Between
     patients the improvement is Stone 2022's three-component mixture (means 16.0/8.9/1.7 points;
-    placebo shares 10/69/21 %, the last by difference) rescaled to mean M, each component normal with
+    placebo shares 9.6/69/21.4 %, the last by difference) rescaled to mean M, each component normal with
     ``component_sd`` (assumed: the components' SDs are not in the sources searched).
     """
 

@@ -12,14 +12,18 @@ from nadsim.population._population import VirtualPopulation as VirtualPopulation
 from nadsim.population._population import covariate_parameters as covariate_parameters
 from nadsim.population._population import sample_population as sample_population
 from nadsim.population._population import simulate_population as simulate_population
+from nadsim.population._variability import DEFAULT_CLASSES as DEFAULT_CLASSES
 from nadsim.population._variability import DEFAULT_IIV as DEFAULT_IIV
+from nadsim.population._variability import STONE_PLACEBO_CLASSES as STONE_PLACEBO_CLASSES
 from nadsim.population._variability import Uncertainty as Uncertainty
 from nadsim.population._variability import Variability as Variability
 
 __all__ = [
            "BACKENDS",
            "COVARIATES",
+           "DEFAULT_CLASSES",
            "DEFAULT_IIV",
+           "STONE_PLACEBO_CLASSES",
            "BatchOutputs",
            "Covariate",
            "CovariateModel",

@@ -30,6 +30,7 @@ KEY_NOISE = 2
 KEY_REPLICATE = 3
 KEY_ALLOCATION = 4
 KEY_RATER_CHECK = 6  # 5 is KEY_IIV (population._population)
+KEY_CLASS = 7  # responder classes (population._variability)
 
 
 def subject_normals(seed: int, subjects: Sequence[int] | np.ndarray, k: int, *, key: int = KEY_SUBJECT) -> np.ndarray:

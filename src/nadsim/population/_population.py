@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import ndtr
 
 from nadsim._errors import InputError
 from nadsim._version import __version__
@@ -16,9 +17,9 @@ from nadsim.dosing import Regimen
 from nadsim.library import PROFILE_RANGES, get_model
 from nadsim.model import Model
 from nadsim.population._batch import run_batch
-from nadsim.population._covariates import CovariateModel, subject_normals
+from nadsim.population._covariates import KEY_CLASS, CovariateModel, subject_normals
 from nadsim.population._memory import check_population_memory
-from nadsim.population._variability import Uncertainty, Variability
+from nadsim.population._variability import Uncertainty, Variability, class_multipliers
 from nadsim.simulate import DISCLAIMER
 
 __all__ = ["VirtualPopulation", "covariate_parameters", "sample_population", "simulate_population"]
@@ -123,7 +124,9 @@ def sample_population(n: int | None = None, *, model: Model | None = None, seed:
     uncertainty = uncertainty or Uncertainty()
     names = model.parameter_names
     check_population_memory(subjects.size, 0, 0, n_parameters=len(names), field="population")
-    for what, pars in (("variability", variability.names), ("uncertainty", tuple(uncertainty.cv))):
+    classes = variability.classes_for(model)
+    for what, pars in (("variability", variability.names), ("variability.classes", tuple(classes)),
+                       ("uncertainty", tuple(uncertainty.cv))):
         for par in pars:
             if par not in names:
                 raise InputError(what, f"parameters of model '{model.name}'", par)
@@ -142,6 +145,12 @@ def sample_population(n: int | None = None, *, model: Model | None = None, seed:
         eta = variability.etas(subject_normals(seed, subjects, len(variability.names), key=KEY_IIV))
         for k, par in enumerate(variability.names):
             P[:, names.index(par)] *= np.exp(eta[:, k])
+    # responder classes (Stone 2022 for the placebo-arm improvement): one categorical draw per
+    # subject and classed parameter, from its own stream so the IIV draws above are unchanged
+    if classes:
+        mult = class_multipliers(classes, ndtr(subject_normals(seed, subjects, len(classes), key=KEY_CLASS)))
+        for k, par in enumerate(classes):
+            P[:, names.index(par)] *= mult[:, k]
     lo = np.array([model.parameters[p].bounds[0] for p in names])
     hi = np.array([model.parameters[p].bounds[1] for p in names])
     free = np.array([model.parameters[p].expr is None for p in names])

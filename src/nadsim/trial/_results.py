@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 from nadsim._version import __version__
 from nadsim.model import Model
+from nadsim.population import STONE_PLACEBO_CLASSES
 from nadsim.population._covariates import KEY_NOISE, KEY_RATER_CHECK
 from nadsim.simulate import DISCLAIMER
 from nadsim.trial._analysis import (
@@ -284,11 +285,10 @@ def _expected_response(pool: TwinPool, e: Endpoint, seed: int) -> np.ndarray:
 
 
 #: Stone 2022 (BMJ, doi:10.1136/bmj-2021-067606; 232 FDA trials): placebo-arm improvements form
-#: three normal components (points) with these shares: means 16.0/8.9/1.7 and the 9.6 % large
-#: share from the abstract (PubMed 35918097), 69 % non-specific from a secondary summary
-#: (madinamerica.com, 2022-09), the minimal share by difference. Read with the search tool, not in
-#: ../shared/data: validation only, never fitted.
-STONE_PLACEBO = ((0.096, 16.0), (0.69, 8.9), (0.214, 1.7))
+#: three normal components (points) with these shares (sources at
+#: nadsim.population.STONE_PLACEBO_CLASSES, which the population draws its responder classes from).
+#: Read with the search tool, not in ../shared/data: never fitted.
+STONE_PLACEBO = STONE_PLACEBO_CLASSES
 
 
 def _stone_rate(baselines: np.ndarray, component_sd: float) -> float:
