@@ -136,8 +136,12 @@ def fresh_processes(repeats: int) -> dict[str, float]:
                       ARTICLE["infusion"], "--until", "24 h", "--no-progress"]
         cmd_rr = [sys.executable, "-c", "import roadrunner, sys\nr = roadrunner.RoadRunner(sys.argv[1])\n"
                   "r.simulate(0, 24, 97)", str(sbml)]
+        # the floor under any fresh nadsim process: importing the three libraries its engine,
+        # units and result type rest on (Numba, pint, xarray), nothing of nadsim
+        cmd_floor = [sys.executable, "-c", "import numba, pint, xarray"]
         out = {}
-        for name, cmd in (("nadsim_simulate_s", cmd_nadsim), ("roadrunner_fresh_s", cmd_rr)):
+        for name, cmd in (("nadsim_simulate_s", cmd_nadsim), ("roadrunner_fresh_s", cmd_rr),
+                          ("import_floor_s", cmd_floor)):
             best = float("inf")
             for _ in range(repeats):
                 t0 = time.perf_counter()
@@ -199,7 +203,8 @@ def table(r: dict) -> str:
         lines += ["", f"One simulation (the article's 24 h drip): fresh `nadsim simulate` {f['nadsim_simulate_s']:.2f} s, "
                   f"fresh libRoadRunner process (import, load SBML, simulate) {f['roadrunner_fresh_s']:.2f} s (best of "
                   f"{r['repeats']}); warm `simulate()` {w['warm_simulate_cached_baseline_ms']:.1f} ms with the baseline "
-                  f"cached, {w['warm_simulate_fresh_baseline_ms']:.1f} ms computing it."]
+                  f"cached, {w['warm_simulate_fresh_baseline_ms']:.1f} ms computing it. Importing Numba, pint and xarray "
+                  f"alone in a fresh process (no nadsim) takes {f['import_floor_s']:.2f} s."]
     return "\n".join(lines)
 
 
