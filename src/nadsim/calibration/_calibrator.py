@@ -51,7 +51,7 @@ from nadsim.calibration._fit import (
     qualification_table,
 )
 from nadsim.calibration._posterior import POSTERIOR_FILE, STUDY_EFFECT_SD, load_posterior, study_of
-from nadsim.calibration._sampler import adaptive_importance_samples
+from nadsim.calibration._sampler import adaptive_importance_samples, smc_samples
 from nadsim.calibration._targets import Experiment, Target, load_targets, rise_kind
 from nadsim.model import Model
 
@@ -378,15 +378,21 @@ class Calibrator:
         return Path(path)
 
 
-def posterior_samples(obj: Objective, post: dict[str, Any], *, n_proposals: int = 1200, n_keep: int = 200,
-                      seed: int = 0, workers: int = 2, rounds: int = 4) -> dict[str, Any]:
-    """Posterior draws of the fit ``post`` for the statistical model ``obj``
-    (:func:`nadsim.calibration._sampler.adaptive_importance_samples`: adaptive importance sampling
-    in logit-of-bounds coordinates, started from the Laplace approximation). ``n_proposals`` cost
-    evaluations over ``rounds`` rounds; the effective sample size is returned with the draws."""
+def posterior_samples(obj: Objective, post: dict[str, Any], *, n_proposals: int = 8000, n_keep: int = 200,
+                      seed: int = 0, workers: int = 2, rounds: int = 4, method: str = "smc") -> dict[str, Any]:
+    """Posterior draws of the fit ``post`` for the statistical model ``obj``, with their effective
+    sample size. ``method="smc"`` (default): sequential Monte Carlo tempered from the Laplace
+    proposal (:func:`nadsim.calibration._sampler.smc_samples`), ``n_proposals`` cost evaluations in
+    all; ``"amis"``: adaptive importance sampling over ``rounds`` rounds
+    (:func:`nadsim.calibration._sampler.adaptive_importance_samples`)."""
     lo, hi = obj.bounds()
-    return adaptive_importance_samples(partial(_cost_of, obj), post, lo, hi, n_proposals=n_proposals,
-                                       rounds=rounds, n_keep=n_keep, seed=seed, workers=workers)
+    if method == "smc":
+        return smc_samples(partial(_cost_of, obj), post, lo, hi, n_evaluations=n_proposals, n_keep=n_keep,
+                           seed=seed, workers=workers)
+    if method == "amis":
+        return adaptive_importance_samples(partial(_cost_of, obj), post, lo, hi, n_proposals=n_proposals,
+                                           rounds=rounds, n_keep=n_keep, seed=seed, workers=workers)
+    raise CalibrationError("method", "'smc' or 'amis'", method)
 
 
 def _cost_of(obj: Objective, x: np.ndarray) -> float:
@@ -428,6 +434,12 @@ def _draws_line(post: dict[str, Any]) -> str:
         return (f"{len(post['samples_log'])} draws resampled from {post['n_proposals']} Laplace proposals; "
                 f"effective sample size {post['ess']:.1f}")
     by_round = ", ".join(f"{e:.0f}" for e in post.get("ess_by_round", []))
+    if "n_particles" in post:  # sequential Monte Carlo
+        acc = post.get("acceptance") or [0.0]
+        return (f"{len(post['samples_log'])} draws from {post['n_particles']} SMC particles after {post['rounds']} "
+                f"tempering steps and {post['n_proposals']} cost evaluations ({post['sampler']}); effective sample "
+                f"size {post['ess']:.0f} (weight ESS at each step: {by_round}; {post['distinct_particles']} distinct "
+                f"particles; Metropolis acceptance {min(acc):.2f}-{max(acc):.2f})")
     return (f"{len(post['samples_log'])} draws resampled from {post['n_proposals']} weighted draws in "
             f"{post['rounds']} rounds ({post['sampler']}); effective sample size {post['ess']:.1f} "
             f"(after each round: {by_round})")
