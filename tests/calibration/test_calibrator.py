@@ -107,8 +107,9 @@ def test_adaptive_importance_sampling_keeps_draws_inside_and_thick_at_a_bound():
 
 
 def test_smc_recovers_a_known_gaussian():
-    """SMC tempered from the Laplace proposal: measured (seed 4, 10,000 evaluations, 500
-    particles) last-step weight ESS 343, 500 distinct particles, mean within 0.013 of m."""
+    """SMC tempered from the Laplace proposal: measured (seed 4, 10,000 evaluations, 250
+    particles, one step to b = 1 and 39 moves) weight ESS 169, 250 distinct particles, mean
+    within 0.011 of m."""
     from nadsim.calibration._calibrator import posterior_samples
 
     obj = _Quadratic()
@@ -117,8 +118,8 @@ def test_smc_recovers_a_known_gaussian():
     out = posterior_samples(obj, post, n_proposals=10000, n_keep=1000, seed=4, workers=1)
     S = np.array(out["samples_log"])
     assert out["n_proposals"] <= 10000 and out["betas"][-1] == 1.0
-    assert out["ess"] > 150 and out["distinct_particles"] > 400  # the population did not collapse
-    assert S.mean(axis=0) == pytest.approx(obj.m, abs=0.03)  # 500 particles: SE ~ 0.011 on x1
+    assert out["ess"] > 100 and out["distinct_particles"] > 200  # the population did not collapse
+    assert S.mean(axis=0) == pytest.approx(obj.m, abs=0.04)  # ESS >= 100: SE <= 0.025 on x1
     assert np.cov(S.T) == pytest.approx(cov, rel=0.2, abs=3e-3)
 
 
@@ -132,6 +133,6 @@ def test_smc_keeps_draws_inside_and_thick_at_a_bound():
     S = np.array(out["samples_log"])
     lo, hi = obj.bounds()
     assert np.all(lo <= S) and np.all(hi >= S)
-    assert out["ess"] > 150  # measured 267 (seed 4)
-    # half-normal cut at the bound: mean -5 + 0.25 sqrt(2/pi) ~ -4.80 (measured -4.81; tolerance 0.05)
+    assert out["ess"] > 60  # measured 126 (seed 4, 250 particles)
+    # half-normal cut at the bound: mean -5 + 0.25 sqrt(2/pi) ~ -4.80 (measured -4.82; tolerance 0.05)
     assert S[:, 0].mean() == pytest.approx(-5.0 + 0.25 * np.sqrt(2 / np.pi), abs=0.05)

@@ -229,7 +229,8 @@ def smc_samples(cost_fn, post: dict[str, Any], lo: np.ndarray, hi: np.ndarray, *
     of distinct particles after the moves (a resampled population is only as large as what moved).
     """
     rng = np.random.default_rng(seed)
-    n = n_particles or int(np.clip(n_evaluations // 20, 50, 1000))
+    # ~7 tempering steps of 4 evaluations a particle, and moves at b = 1 with what is left
+    n = n_particles or int(np.clip(n_evaluations // 40, 50, 1000))
     mean0, cov0 = _first_proposal(post, lo, hi)
     d = mean0.size
     evaluate = _Evaluator(cost_fn, workers)
