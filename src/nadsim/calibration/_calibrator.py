@@ -323,8 +323,8 @@ class Calibrator:
         n_par = len(self.parameters)
         grid: dict[int, list[float]] = {}
         for i in range(n_par):  # both sides out to the bounds, closer points first
-            pts = {float(x_hat[i] + f * (b - x_hat[i])) for b in (lo[i], hi[i]) for f in PROFILE_FRACTIONS}
-            grid[i] = sorted(v for v in pts if abs(v - x_hat[i]) > 1e-6 * (hi[i] - lo[i]))
+            values = {float(x_hat[i] + f * (b - x_hat[i])) for b in (lo[i], hi[i]) for f in PROFILE_FRACTIONS}
+            grid[i] = sorted(v for v in values if abs(v - x_hat[i]) > 1e-6 * (hi[i] - lo[i]))
         profiles: dict[int, list[tuple[float, float]]] = {i: [] for i in range(n_par)}
         if self.profile:
             jobs = [(obj, x_hat, self.jac_, i, v, self.profile_steps) for i in range(n_par) for v in grid[i]]
