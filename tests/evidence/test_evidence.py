@@ -87,7 +87,10 @@ def test_attribution_separates_placebo_and_natural_course_from_the_graded_compou
         assert a.total == pytest.approx(a.context + a.compound, abs=1e-9)
     hamd = by["HAMD"]
     assert hamd.context < -0.5  # any drip: expectancy and visits, natural course
-    assert abs(hamd.compound) < 0.2 * abs(hamd.context)
+    # the drip's own part stays well below the context: measured -0.35 vs -1.12 points at 48 h
+    # with the issue-#13 refit (PBMC NAD+ half-life 15 h, on its bound: the blood-cell NAD+ that
+    # drives the D links stays raised longer); -0.19 before it
+    assert abs(hamd.compound) < 0.4 * abs(hamd.context)
     for g in ("A", "B", "C"):
         assert abs(hamd.parts[g]) < 1e-6 + 1e-3 * abs(hamd.compound)
         assert abs(by["CRP"].parts[g]) < 1e-6 * abs(by["CRP"].compound) + 1e-9

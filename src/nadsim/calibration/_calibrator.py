@@ -21,9 +21,9 @@ bounds); assumed ones are flat within their bounds.
 The fit is ``scipy.optimize.least_squares`` (trf, bounds in log space) from several starts, each
 run to the optimiser's own convergence test; the best is kept, the others are reported. At the
 optimum, the Jacobian gives the Laplace approximation of the posterior (stored with the fit, used
-by ``parameter_draws(source="posterior")``), and a coarse profile likelihood of every fitted
-parameter (four fixed values each, the others re-optimised by Gauss-Newton steps) says which are
-identified, on a bound, or not identified.
+by ``parameter_draws(source="posterior")``), and a profile likelihood of every fitted parameter
+(eight fixed values each, out to both bounds, the others re-optimised by Gauss-Newton steps with a
+fresh Jacobian) says which are identified, on a bound, or not identified.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from nadsim.calibration._fit import (
     qualification_table,
 )
 from nadsim.calibration._posterior import POSTERIOR_FILE, STUDY_EFFECT_SD, load_posterior, study_of
-from nadsim.calibration._sampler import adaptive_importance_samples
+from nadsim.calibration._sampler import adaptive_importance_samples, smc_samples
 from nadsim.calibration._targets import Experiment, Target, load_targets, rise_kind
 from nadsim.model import Model
 
@@ -188,30 +188,41 @@ def _run_start(args: tuple[Objective, np.ndarray, int]) -> dict[str, Any]:
 def _profile_point(args: tuple[Objective, np.ndarray, np.ndarray, int, float, int]) -> tuple[int, float, float]:
     """Cost minimised over all other coordinates with coordinate ``i`` fixed at ``value``.
 
-    Coarse by design (issue #13 allows it): ``steps`` projected Gauss-Newton steps with the
-    Jacobian of the optimum (no new Jacobian per point), each cost evaluated exactly; the best
-    cost seen is kept, so the profile is an upper bound of the exact one (intervals can only be
-    too narrow where the re-optimisation would have moved far).
+    Projected Gauss-Newton steps from the optimum with the ``i``-th coordinate moved: the first
+    with the optimum's Jacobian ``J``, then a fresh forward-difference Jacobian at the moved point
+    (the optimum's misleads far from it), up to ``steps`` steps, each halved up to three times if
+    it does not lower the cost. The best cost seen is kept, so the profile is an upper bound of
+    the exact one (an interval can only come out too narrow where a full re-optimisation would
+    have moved further).
     """
     obj, x_hat, J, i, value, steps = args
     lo, hi = obj.bounds()
     keep = np.arange(x_hat.size) != i
-    Jk = J[:, keep]
-    pinv = np.linalg.pinv(Jk.T @ Jk) @ Jk.T
     x = x_hat.copy()
     x[i] = value
     r = obj.residuals(x)
     best = float(0.5 * r @ r)
-    for _ in range(steps):
-        z = np.clip(x[keep] - pinv @ r, lo[keep], hi[keep])
-        x_new = x.copy()
-        x_new[keep] = z
-        r_new = obj.residuals(x_new)
-        c = float(0.5 * r_new @ r_new)
-        if c >= best:
+    for k in range(steps):
+        if k == 1:
+            J = obj.jacobian(x, r)
+        Jk = J[:, keep]
+        delta = np.linalg.lstsq(Jk, -r, rcond=1e-10)[0]
+        for _ in range(4):
+            x_new = x.copy()
+            x_new[keep] = np.clip(x[keep] + delta, lo[keep], hi[keep])
+            r_new = obj.residuals(x_new)
+            c = float(0.5 * r_new @ r_new)
+            if c < best:
+                break
+            delta = 0.5 * delta
+        else:
             break
         x, r, best = x_new, r_new, c
     return i, value, best
+
+
+#: profile points on each side of the estimate, as fractions of its log distance to the bound
+PROFILE_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 
 
 def _interval_side(points: list[tuple[float, float]], x_hat: float, bound: float, cmin: float) -> tuple[float, bool]:
@@ -240,7 +251,7 @@ class Calibrator:
     n_starts: int = 2
     max_nfev: int = 25
     profile: bool = True
-    profile_steps: int = 3
+    profile_steps: int = 4
     rtol: float = 1e-6
     workers: int = 2
     seed: int = 0
@@ -311,10 +322,9 @@ class Calibrator:
         se = np.sqrt(np.clip(np.diag(self.cov_), 0, None))
         n_par = len(self.parameters)
         grid: dict[int, list[float]] = {}
-        for i in range(n_par):
-            step = float(np.clip(se[i], 0.1, 2.0))
-            grid[i] = sorted({float(np.clip(x_hat[i] + k * step, lo[i], hi[i])) for k in (-3.0, -1.5, 1.5, 3.0)}
-                             - {float(x_hat[i])})
+        for i in range(n_par):  # both sides out to the bounds, closer points first
+            values = {float(x_hat[i] + f * (b - x_hat[i])) for b in (lo[i], hi[i]) for f in PROFILE_FRACTIONS}
+            grid[i] = sorted(v for v in values if abs(v - x_hat[i]) > 1e-6 * (hi[i] - lo[i]))
         profiles: dict[int, list[tuple[float, float]]] = {i: [] for i in range(n_par)}
         if self.profile:
             jobs = [(obj, x_hat, self.jac_, i, v, self.profile_steps) for i in range(n_par) for v in grid[i]]
@@ -378,15 +388,21 @@ class Calibrator:
         return Path(path)
 
 
-def posterior_samples(obj: Objective, post: dict[str, Any], *, n_proposals: int = 1200, n_keep: int = 200,
-                      seed: int = 0, workers: int = 2, rounds: int = 4) -> dict[str, Any]:
-    """Posterior draws of the fit ``post`` for the statistical model ``obj``
-    (:func:`nadsim.calibration._sampler.adaptive_importance_samples`: adaptive importance sampling
-    in logit-of-bounds coordinates, started from the Laplace approximation). ``n_proposals`` cost
-    evaluations over ``rounds`` rounds; the effective sample size is returned with the draws."""
+def posterior_samples(obj: Objective, post: dict[str, Any], *, n_proposals: int = 8000, n_keep: int = 200,
+                      seed: int = 0, workers: int = 2, rounds: int = 4, method: str = "smc") -> dict[str, Any]:
+    """Posterior draws of the fit ``post`` for the statistical model ``obj``, with their effective
+    sample size. ``method="smc"`` (default): sequential Monte Carlo tempered from the Laplace
+    proposal (:func:`nadsim.calibration._sampler.smc_samples`), ``n_proposals`` cost evaluations in
+    all; ``"amis"``: adaptive importance sampling over ``rounds`` rounds
+    (:func:`nadsim.calibration._sampler.adaptive_importance_samples`)."""
     lo, hi = obj.bounds()
-    return adaptive_importance_samples(partial(_cost_of, obj), post, lo, hi, n_proposals=n_proposals,
-                                       rounds=rounds, n_keep=n_keep, seed=seed, workers=workers)
+    if method == "smc":
+        return smc_samples(partial(_cost_of, obj), post, lo, hi, n_evaluations=n_proposals, n_keep=n_keep,
+                           seed=seed, workers=workers)
+    if method == "amis":
+        return adaptive_importance_samples(partial(_cost_of, obj), post, lo, hi, n_proposals=n_proposals,
+                                           rounds=rounds, n_keep=n_keep, seed=seed, workers=workers)
+    raise CalibrationError("method", "'smc' or 'amis'", method)
 
 
 def _cost_of(obj: Objective, x: np.ndarray) -> float:
@@ -428,6 +444,12 @@ def _draws_line(post: dict[str, Any]) -> str:
         return (f"{len(post['samples_log'])} draws resampled from {post['n_proposals']} Laplace proposals; "
                 f"effective sample size {post['ess']:.1f}")
     by_round = ", ".join(f"{e:.0f}" for e in post.get("ess_by_round", []))
+    if "n_particles" in post:  # sequential Monte Carlo
+        acc = post.get("acceptance") or [0.0]
+        return (f"{len(post['samples_log'])} draws from {post['n_particles']} SMC particles after {post['rounds']} "
+                f"tempering steps and {post['n_proposals']} cost evaluations ({post['sampler']}); effective sample "
+                f"size {post['ess']:.0f} (weight ESS at each step: {by_round}; {post['distinct_particles']} distinct "
+                f"particles; Metropolis acceptance {min(acc):.2f}-{max(acc):.2f})")
     return (f"{len(post['samples_log'])} draws resampled from {post['n_proposals']} weighted draws in "
             f"{post['rounds']} rounds ({post['sampler']}); effective sample size {post['ess']:.1f} "
             f"(after each round: {by_round})")
