@@ -4,11 +4,11 @@ the run's analysis as data (no re-reading by the face)."""
 import json
 
 import pytest
+from tests.trial.test_contract import TINY
 
 import nadsim.app as app
 from nadsim._errors import InputError
 from nadsim.trial import Registry
-from tests.trial.test_contract import TINY
 
 
 @pytest.mark.parametrize("workers", [0, 257, -1, 1.5, True])

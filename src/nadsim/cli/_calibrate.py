@@ -45,8 +45,9 @@ def calibrate(
     workers: int = typer.Option(2, min=1, max=64, help="Processes for the starts and profile points."),
     start_from: Path | None = typer.Option(None, "--start-from", help="A posterior.json of an earlier fit: the "
                                            "first start continues from its estimate."),
-    samples: int = typer.Option(1200, "--samples", min=0, max=20000,
-                                help="Cost evaluations for the adaptive importance-sampled posterior draws (0: Laplace only)."),
+    samples: int = typer.Option(12000, "--samples", min=0, max=50000,
+                                help="Cost evaluations for the sequential Monte Carlo posterior draws, ~40 a particle "
+                                     "(0: Laplace only)."),
     samples_only: bool = typer.Option(False, "--samples-only",
                                       help="Skip the fit: add posterior draws to the --start-from fit."),
     write_back: bool = typer.Option(False, "--write-back",
