@@ -15,7 +15,7 @@ trials of the power curve and assurance, the check at the extrapolated n), in wa
 Whether bytecode caches were written (``PYTHONDONTWRITEBYTECODE``) is recorded: without them
 every process compiles nadsim and its dependencies at import.
 
-    python benchmarks/bench_trial.py --write     # appends a section to benchmarks/RESULTS.md
+    python benchmarks/bench_trial.py --write     # replaces the latest trial table in benchmarks/RESULTS.md
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "trials" / "nmn-drip-depression.toml"
 RESULTS = Path(__file__).with_name("RESULTS.md")
+BEGIN, END = "<!-- trial-latest:begin -->", "<!-- trial-latest:end -->"
 TARGET_S = 30.0
 
 
@@ -79,10 +80,9 @@ def section(r: dict, workers: int) -> str:
            f"not reached within the grid (<= {nfp['grid_max']}); normal approximation {nfp.get('n_normal_approx')} "
            f"(over the effect's CI: {nfp.get('n_normal_approx_range')})")
     return "\n".join([
-        "", "## Trial (issue #14)", "",
-        f"`python benchmarks/bench_trial.py --write` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"Latest: `python benchmarks/bench_trial.py --write` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"machine: {machine()}; load average {r['load_at_start']:.1f} at the start, {r['load_at_end']:.1f} at the end "
-        f"(a shared box: 5 agents on 2 cores); bytecode caches {'on' if r['bytecode'] else 'off'}.", "",
+        f"(the CPU time is the load-independent figure); bytecode caches {'on' if r['bytecode'] else 'off'}.", "",
         "| what | value |", "|---|---|",
         f"| example trial, whole `nadsim trial run` ({workers} workers), wall | {r['wall_s']:.1f} s (target < {TARGET_S:.0f} s: {ok}) |",
         f"| CPU time of the command and its workers (/ 2 cores) | {r['cpu_s']:.1f} s ({r['cpu_s'] / 2:.1f} s) |",
@@ -98,22 +98,22 @@ def section(r: dict, workers: int) -> str:
         f"| assurance at {s['n_per_arm']}/arm | {s['assurance']:.3f} +/- {s['assurance_mc_se']:.3f} |",
         f"| n/arm for 80 % assurance | {nfa['n'] if nfa['reached_in_grid'] else nfa['note']} |",
         f"| placebo response rate (model, expectation over rater error) | {100 * pr.get('rate', float('nan')):.1f} % "
-        f"(trials 35-40 %; one error draw {100 * pr.get('rate_one_error_draw', float('nan')):.1f} %; {bands}) |",
-        ""])
+        f"(trials 35-40 %; one error draw {100 * pr.get('rate_one_error_draw', float('nan')):.1f} %; {bands}) |"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--write", action="store_true", help="append the section to benchmarks/RESULTS.md")
+    ap.add_argument("--write", action="store_true", help="replace the latest trial table in benchmarks/RESULTS.md")
     a = ap.parse_args()
     r = run(a.workers)
     text = section(r, a.workers)
     print(r["stdout"])
     print(text)
     if a.write:
-        with open(RESULTS, "a", encoding="utf-8") as f:
-            f.write(text)
+        old = RESULTS.read_text(encoding="utf-8")
+        head, rest = old.split(BEGIN, 1)
+        RESULTS.write_text(f"{head}{BEGIN}\n{text}\n{END}{rest.split(END, 1)[1]}", encoding="utf-8")
 
 
 if __name__ == "__main__":
