@@ -42,7 +42,7 @@ from nadsim.library.full import with_trial_arm
 from nadsim.library.mechanisms import PROFILE_PARAMETERS
 from nadsim.library.mechanisms.model import PARAMETERS, load_parameters
 from nadsim.model import Model
-from nadsim.population import STONE_PLACEBO_CLASSES
+from nadsim.population import STONE_PLACEBO_CLASSES, mixture_mean
 from nadsim.simulate import compile_model, simulate, simulate_batch
 
 __all__ = [
@@ -450,11 +450,6 @@ def noise_floor(draws: Draws, *, level: float = 0.9, n_replicates: int = 50, see
     return float(np.percentile(gains, 95))
 
 
-#: Stone 2022 (BMJ, 232 FDA trials): response components (points) and the placebo arm's shares,
-#: the same constant the population draws its responder classes from (sources there)
-STONE_COMPONENTS = STONE_PLACEBO_CLASSES
-
-
 def placebo_response_rate(model: Model, *, weeks: float = 8.0, component_sd: float = 4.0) -> float:
     """Share of a placebo arm with a >= 50 % HAM-D fall after ``weeks`` for ``model``'s profile.
 
@@ -470,6 +465,5 @@ def placebo_response_rate(model: Model, *, weeks: float = 8.0, component_sd: flo
     ds = simulate(with_trial_arm(model), None, t)
     h0 = float(model.parameters["HAMD0"].value)
     mean_pts = h0 - float(ds["HAMD"].values[-1])
-    stone_mean = sum(w * mu for w, mu in STONE_COMPONENTS)
-    scale = mean_pts / stone_mean
-    return float(sum(w * norm.sf(h0 / 2, loc=mu * scale, scale=component_sd) for w, mu in STONE_COMPONENTS))
+    scale = mean_pts / mixture_mean(STONE_PLACEBO_CLASSES)
+    return float(sum(w * norm.sf(h0 / 2, loc=mu * scale, scale=component_sd) for w, mu in STONE_PLACEBO_CLASSES))

@@ -17,6 +17,7 @@ from nadsim.population._variability import DEFAULT_IIV as DEFAULT_IIV
 from nadsim.population._variability import STONE_PLACEBO_CLASSES as STONE_PLACEBO_CLASSES
 from nadsim.population._variability import Uncertainty as Uncertainty
 from nadsim.population._variability import Variability as Variability
+from nadsim.population._variability import mixture_mean as mixture_mean
 
 __all__ = [
            "BACKENDS",
@@ -32,6 +33,7 @@ __all__ = [
            "VirtualPopulation",
            "check_population_memory",
            "covariate_parameters",
+           "mixture_mean",
            "population_memory_bytes",
            "run_batch",
            "sample_population",

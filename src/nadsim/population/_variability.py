@@ -34,7 +34,7 @@ from nadsim.population._covariates import (
 )
 
 __all__ = ["DEFAULT_CLASSES", "DEFAULT_IIV", "STONE_PLACEBO_CLASSES", "Uncertainty", "Variability",
-           "class_factors", "class_multipliers", "lognormal_sd"]
+           "class_factors", "class_multipliers", "lognormal_sd", "mixture_mean"]
 
 
 def lognormal_sd(cv: float) -> float:
@@ -62,10 +62,15 @@ DEFAULT_IIV: dict[str, tuple[float, str]] = {
 STONE_PLACEBO_CLASSES: tuple[tuple[float, float], ...] = ((0.096, 16.0), (0.69, 8.9), (0.214, 1.7))
 
 
+def mixture_mean(classes: tuple[tuple[float, float], ...]) -> float:
+    """Mean of a mixture given as (share, mean) per class (8.03 points for Stone's placebo arm)."""
+    return sum(w * mu for w, mu in classes)
+
+
 def class_factors(classes: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
     """(share, factor) per class: each class's points over the mixture's mean, so the factors
     average 1 over the shares (the class draw leaves the population mean where it was)."""
-    mean = sum(w * mu for w, mu in classes)
+    mean = mixture_mean(classes)
     return tuple((w, mu / mean) for w, mu in classes)
 
 

@@ -13,7 +13,7 @@ from scipy.stats import norm
 
 from nadsim._version import __version__
 from nadsim.model import Model
-from nadsim.population import STONE_PLACEBO_CLASSES
+from nadsim.population import STONE_PLACEBO_CLASSES, mixture_mean
 from nadsim.population._covariates import KEY_NOISE, KEY_RATER_CHECK
 from nadsim.simulate import DISCLAIMER
 from nadsim.trial._analysis import (
@@ -284,24 +284,17 @@ def _expected_response(pool: TwinPool, e: Endpoint, seed: int) -> np.ndarray:
     return out
 
 
-#: Stone 2022 (BMJ, doi:10.1136/bmj-2021-067606; 232 FDA trials): placebo-arm improvements form
-#: three normal components (points) with these shares (sources at
-#: nadsim.population.STONE_PLACEBO_CLASSES, which the population draws its responder classes from).
-#: Read with the search tool, not in ../shared/data: never fitted.
-STONE_PLACEBO = STONE_PLACEBO_CLASSES
-
-
 def _stone_rate(baselines: np.ndarray, component_sd: float) -> float:
     """Response rate (>= 50 % fall) that Stone's placebo mixture implies for patients with these
     baselines (no rater error; the components' SDs are not in the abstract, so assumed)."""
-    return float(sum(w * norm.sf(baselines / 2, loc=mu, scale=component_sd) for w, mu in STONE_PLACEBO).mean())
+    return float(sum(w * norm.sf(baselines / 2, loc=mu, scale=component_sd) for w, mu in STONE_PLACEBO_CLASSES).mean())
 
 
 def _placebo_validation(twin: TwinPool, rate: float) -> list[dict[str, Any]]:
     """The placebo arm against every source found for it (none fitted here): two rows of
     ../shared/data (kinetics.csv) and three read with the search tool, marked so."""
     mean_pts = float(np.mean(twin.base - twin.ctrl))
-    stone_mean = sum(w * mu for w, mu in STONE_PLACEBO)
+    stone_mean = mixture_mean(STONE_PLACEBO_CLASSES)
     stone = [_stone_rate(twin.base, sd) for sd in (4.0, 6.0)]
     return [
         {"source": "Furukawa 2016 Lancet Psychiatry, PMID:27726982 (kinetics.csv)", "data": "shared",
