@@ -122,3 +122,24 @@ def test_stored_fit_matches_the_table_and_its_gmfe(report):
     assert post["ess"] >= 50  # SMC draws (the importance-resampled draws before this fit: 5.3)
     assert gmfe([r for r in rows if r["role"] == "fit"], on="rise") == pytest.approx(1.366, abs=0.01)
     assert gmfe([r for r in rows if r["role"] == "validate"], on="rise") == pytest.approx(1.168, abs=0.01)
+
+
+def test_report_shows_the_posterior_median_and_points_outside_their_interval(report, tmp_path):
+    """Synthetic intervals on the real rows: one row's point is put outside its interval and the
+    posterior-median GMFE is checked against the definition exp(mean |ln FE|) computed here."""
+    from nadsim.calibration._report import outside_own_interval
+
+    _, rows, _, _ = report
+    rows = [dict(r) for r in rows]
+    for i, r in enumerate(rows):
+        p = r["predicted"]
+        r["lo90"], r["hi90"] = (0.9 * p, 1.1 * p) if i else (1.5 * p, 2.0 * p)  # row 0: point below its interval
+        r["posterior_median"] = p
+        r["abs_log_fold_error_rise_median"] = 0.1 if r["rise_kind"] != "level" else float("nan")
+    counted = [r for r in rows if r["role"] in ("fit", "validate")]
+    assert rows[0]["role"] == "fit" and outside_own_interval(counted) == [rows[0]["id"]]
+    summary = write_report(rows, tmp_path, model_hash="x")
+    assert summary["gmfe_rise_fit_posterior_median"] == pytest.approx(np.exp(0.1), rel=1e-12)
+    md = (tmp_path / "qualification.md").read_text(encoding="utf-8")
+    assert "| posterior median |" in md and "Judged on the posterior median instead" in md
+    assert summary["point_outside_interval"] == outside_own_interval(counted)

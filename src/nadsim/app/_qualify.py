@@ -47,8 +47,13 @@ def qualify(request: QualifyRequest, *, progress: Callable[[int, int], None] | N
     if request.draws:
         source = default_source()
         iv = target_intervals(model, exps, targets, n=request.draws, source=source)
+        median_rows = {r["id"]: r for r in qualification_table(
+            targets, {k: v.median for k, v in iv.items()}, {k: v.no_change for k, v in iv.items()})}
         for r in rows:
-            r["lo90"], r["hi90"] = iv[r["id"]]
+            r["lo90"], r["hi90"] = iv[r["id"]].lower, iv[r["id"]].upper
+            m = median_rows[r["id"]]
+            r["posterior_median"] = m["predicted"]
+            r["abs_log_fold_error_rise_median"] = m["abs_log_fold_error_rise"]
         note = (f"90 % prediction intervals: {request.draws} parameter draws from the {source} "
                 f"(`nadsim.calibration.parameter_draws`), each simulated with `simulate_batch`; rises reported by a "
                 f"study also carry a new study's effect (log-normal, SD {STUDY_EFFECT_SD}). Coverage counts the rows "

@@ -17,6 +17,7 @@ if _typing.TYPE_CHECKING:
     from nadsim.calibration._fit import predict_with_reference as predict_with_reference
     from nadsim.calibration._fit import qualification_table as qualification_table
     from nadsim.calibration._fit import rise_fold_error as rise_fold_error
+    from nadsim.calibration._intervals import RowInterval as RowInterval
     from nadsim.calibration._intervals import prediction_intervals as prediction_intervals
     from nadsim.calibration._intervals import target_intervals as target_intervals
     from nadsim.calibration._posterior import load_posterior as load_posterior
@@ -38,6 +39,7 @@ _LAZY = {
     "Experiment": "nadsim.calibration._targets",
     "FIT_PARAMETERS": "nadsim.calibration._fit",
     "Objective": "nadsim.calibration._calibrator",
+    "RowInterval": "nadsim.calibration._intervals",
     "Target": "nadsim.calibration._targets",
     "coverage": "nadsim.calibration._report",
     "evaluate": "nadsim.calibration._targets",
@@ -64,6 +66,7 @@ __all__ = [
     "Calibrator",
     "Experiment",
     "Objective",
+    "RowInterval",
     "Target",
     "coverage",
     "evaluate",

@@ -13,6 +13,7 @@ is for what a new trial would report, which is what the validation rows are.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -25,7 +26,21 @@ from nadsim.dosing import Regimen
 from nadsim.model import Model
 from nadsim.simulate import compile_model, simulate_batch
 
-__all__ = ["draws_matrix", "prediction_intervals", "target_intervals"]
+__all__ = ["RowInterval", "draws_matrix", "prediction_intervals", "target_intervals"]
+
+
+class RowInterval(NamedTuple):
+    """One target's spread over the parameter draws.
+
+    ``lower``/``upper``: the interval of what a new study would report (with its study effect);
+    ``median``: the posterior predictive median of the statistic (no study effect), as the
+    no-change value plus the median of each draw's rise over its own; ``no_change``: the median
+    no-change value (NaN for times)."""
+
+    lower: float
+    upper: float
+    median: float
+    no_change: float
 
 
 def draws_matrix(model: Model, draws: Sequence[Mapping[str, float]]) -> np.ndarray:
@@ -75,32 +90,39 @@ def prediction_intervals(model: Model, regimen: Regimen, times: Sequence[float] 
 
 def target_intervals(model: Model, experiments: Mapping[str, Experiment], targets: Sequence[Target], *,
                      n: int = 100, level: float = 0.9, source: str | None = None, seed: int = 0,
-                     study_effect_sd: float = STUDY_EFFECT_SD) -> dict[str, tuple[float, float]]:
-    """(lower, upper) of each target's statistic over ``n`` draws, with a new study's effect on
-    its reported rise (log-normal, SD ``study_effect_sd``) for rows that have one."""
+                     study_effect_sd: float = STUDY_EFFECT_SD) -> dict[str, RowInterval]:
+    """Each target's :class:`RowInterval` over ``n`` draws: the ``level`` interval carries a new
+    study's effect on its reported rise (log-normal, SD ``study_effect_sd``) for rows that have one;
+    the median does not (the effect's median is 1, and it is noise for a central prediction)."""
     _check_level(level)
     source = default_source() if source is None else source
     draws = parameter_draws(model, n, seed=seed, source=source)
     P = draws_matrix(model, draws)
     rng = np.random.default_rng(seed + 1)
     effect = np.exp(rng.normal(0.0, study_effect_sd, size=n))
-    out: dict[str, tuple[float, float]] = {}
+    nan = float("nan")
+    out: dict[str, RowInterval] = {}
     for eid in sorted({t.experiment for t in targets}):
         exp = experiments[eid]
         ds = simulate_batch(model, exp.regimen, exp.times(), P)
         t = ds["time"].values
-        ok = ds["status"].values == 0
+        ok = np.nonzero(ds["status"].values == 0)[0]
         for tg in (x for x in targets if x.experiment == eid):
             Y = ds[tg.output].values
-            vals = []
-            for i in np.nonzero(ok)[0]:
-                v = evaluate(tg, t, Y[i])
-                if rise_kind(tg) == "change" and study_of(tg) is not None:
-                    ref = no_change_value(tg, t, Y[i])
-                    v = ref + (v - ref) * effect[i]
-                vals.append(v)
-            arr = np.array(vals, dtype=float)
-            arr = arr[np.isfinite(arr)]
-            out[tg.id] = ((float(np.quantile(arr, (1 - level) / 2)), float(np.quantile(arr, (1 + level) / 2)))
-                          if arr.size else (float("nan"), float("nan")))
+            value = np.array([evaluate(tg, t, Y[i]) for i in ok], dtype=float)
+            ref = np.array([no_change_value(tg, t, Y[i]) for i in ok], dtype=float)
+            reported = value
+            if rise_kind(tg) == "change" and study_of(tg) is not None:
+                reported = ref + (value - ref) * effect[ok]
+            good = np.isfinite(reported)
+            if not good.any():
+                out[tg.id] = RowInterval(nan, nan, nan, nan)
+                continue
+            lo, hi = np.quantile(reported[good], [(1 - level) / 2, (1 + level) / 2])
+            if np.isfinite(ref[good]).all():
+                ref0 = float(np.median(ref[good]))
+                median = ref0 + float(np.median(value[good] - ref[good]))
+            else:  # times have no no-change value
+                ref0, median = nan, float(np.median(value[good]))
+            out[tg.id] = RowInterval(float(lo), float(hi), median, ref0)
     return out

@@ -33,6 +33,10 @@ def qualify(
     if draws:
         console.print(f"90 % interval coverage: validation rows {summary['coverage_validation']:.0%}, "
                       f"calibration rows {summary['coverage_fit']:.0%}")
+        console.print(f"GMFE on the rise of the posterior predictive median: "
+                      f"{summary['gmfe_rise_fit_posterior_median']:.3f} / "
+                      f"{summary['gmfe_rise_validation_posterior_median']:.3f}; point outside its own interval: "
+                      f"{', '.join(summary['point_outside_interval']) or 'none'}")
     console.print(f"report written to {out / 'qualification.md'} (figure: {out / 'qualification.png'})")
 
 
