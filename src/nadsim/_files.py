@@ -11,14 +11,41 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
+import operator
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from nadsim._errors import InputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "umask_mode"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "json_safe", "umask_mode"]
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, +-inf) replaced by ``None`` and NumPy scalars and
+    tuples made plain, so that ``json.dumps(..., allow_nan=False)`` writes strict JSON: Python's
+    default ``NaN``/``Infinity`` tokens are not JSON, and other readers (JavaScript's JSON.parse,
+    jq) refuse the whole file."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if obj is None or isinstance(obj, str | bool | int):
+        return obj
+    if hasattr(obj, "tolist"):  # NumPy arrays and scalars (without importing NumPy here)
+        return json_safe(obj.tolist())
+    try:
+        return int(operator.index(obj))
+    except TypeError:
+        pass
+    try:
+        v = float(obj)
+    except (TypeError, ValueError):
+        return str(obj)
+    return v if math.isfinite(v) else None
 
 
 def umask_mode(base: int = 0o666) -> int:

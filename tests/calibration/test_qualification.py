@@ -143,3 +143,28 @@ def test_report_shows_the_posterior_median_and_points_outside_their_interval(rep
     md = (tmp_path / "qualification.md").read_text(encoding="utf-8")
     assert "| posterior median |" in md and "Judged on the posterior median instead" in md
     assert summary["point_outside_interval"] == outside_own_interval(counted)
+
+
+def test_report_json_is_strict_and_states_each_target(report, tmp_path):
+    """qualification.json must parse as strict JSON (no NaN/Infinity tokens: JavaScript's
+    JSON.parse refuses them), and the report says for each issue #13 target whether it is met."""
+    _, rows, _, _ = report
+    write_report(rows, tmp_path, model_hash="x")
+
+    def refuse(token):
+        raise ValueError(token)
+
+    json.loads((tmp_path / "qualification.json").read_text(encoding="utf-8"), parse_constant=refuse)
+    md = (tmp_path / "qualification.md").read_text(encoding="utf-8")
+    assert "fitted GMFE on the rise" in md and ("**met**" in md or "**missed**" in md)
+    # the by-study GMFE of rows that have no rise (baseline levels) is 'not applicable', not a failure
+    assert np.isnan(gmfe([r for r in rows if r["rise_kind"] == "level"], on="rise"))
+
+
+def test_a_no_change_row_is_covered_by_an_interval_inside_its_undetectable_rise():
+    from nadsim.calibration._report import _coverage_mark, covered
+
+    row = {"observed": 1.0, "null_rise": 0.15, "lo90": 1.06, "hi90": 1.14}
+    assert covered(row) and "covers 'no change' = 1–1.15" in _coverage_mark(row)
+    assert not covered({**row, "lo90": 1.2, "hi90": 1.4})
+    assert _coverage_mark({"observed": 2.0, "null_rise": None, "lo90": 1.5, "hi90": 2.5}) == ""

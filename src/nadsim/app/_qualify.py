@@ -57,7 +57,9 @@ def qualify(request: QualifyRequest, *, progress: Callable[[int, int], None] | N
         note = (f"90 % prediction intervals: {request.draws} parameter draws from the {source} "
                 f"(`nadsim.calibration.parameter_draws`), each simulated with `simulate_batch`; rises reported by a "
                 f"study also carry a new study's effect (log-normal, SD {STUDY_EFFECT_SD}). Coverage counts the rows "
-                f"whose observed value lies inside its interval.")
+                f"whose observed value lies inside its interval; a 'no change' row observed only that the rise "
+                f"stayed below its undetectable rise, so it counts as covered when the interval reaches into "
+                f"[no change, no change + that rise] (marked in the table).")
     fitted = {n: p for n, p in model.parameters.items() if p.provenance.kind == "fitted"}
     info = {n: {"value": p.value, "unit": p.unit, "bounds": p.bounds, "fitted_to": list(p.provenance.fitted_to)}
             for n, p in fitted.items()}

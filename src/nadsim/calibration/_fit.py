@@ -141,11 +141,14 @@ def qualification_table(targets: Sequence[Target], pred: dict[str, float],
 
 def gmfe(rows: Sequence[dict], *, on: str = "level") -> float:
     """Geometric mean fold error exp(mean |ln(pred/obs)|) on the level (``on="level"``) or on the
-    change from baseline (``on="rise"``, over the rows that have one); inf if a prediction failed."""
+    change from baseline (``on="rise"``, over the rows that have one); inf if a prediction failed,
+    NaN if no row has the statistic."""
     if on not in ("level", "rise"):
         raise CalibrationError("on", "'level' or 'rise'", on)
     if on == "rise":
         v = [r["abs_log_fold_error_rise"] for r in rows if r["rise_kind"] != "level"]
     else:
         v = [r["abs_log_fold_error"] for r in rows]
-    return float(np.exp(np.mean(v))) if v and all(np.isfinite(v)) else float("inf")
+    if not v:
+        return float("nan")  # no row to judge: not a failure
+    return float(np.exp(np.mean(v))) if all(np.isfinite(v)) else float("inf")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nadsim._files import atomic_path
+from nadsim._files import atomic_path, json_safe
 from nadsim.calibration._fit import gmfe
 from nadsim.report._figures import ROLE_COLOURS, ROLE_LABELS
 from nadsim.report.plots import DISCLAIMER_LINE, new_figure, save, wrap
@@ -47,6 +47,34 @@ def covered(row: Mapping[str, Any]) -> bool:
     if row.get("null_rise"):
         return bool(row["lo90"] <= row["observed"] + row["null_rise"])
     return bool(row["lo90"] <= row["observed"] <= row["hi90"])
+
+
+#: issue #13's targets: GMFE on the rise over fitted and over validation rows; validation coverage
+TARGETS = {"gmfe_rise_fit": 1.3, "gmfe_rise_validation": 1.5, "coverage_validation": 0.8}
+
+
+def _verdicts(s: Mapping[str, Any]) -> str:
+    """One sentence: each target met or missed, with its measured value."""
+    parts = []
+    for key, label, at_most in (("gmfe_rise_fit", "fitted GMFE on the rise", True),
+                                ("gmfe_rise_validation", "validation GMFE on the rise", True),
+                                ("coverage_validation", "validation coverage", False)):
+        v, t = s[key], TARGETS[key]
+        if not np.isfinite(v):
+            parts.append(f"{label}: not measured")
+            continue
+        met = v <= t if at_most else v >= t
+        shown, goal = (_fmt(v), str(t)) if at_most else (f"{v:.0%}", f"{t:.0%}")
+        parts.append(f"{label} {shown} ({'<=' if at_most else '>='} {goal}): **{'met' if met else 'missed'}**")
+    return "Here: " + "; ".join(parts) + "."
+
+
+def _coverage_mark(row: Mapping[str, Any]) -> str:
+    if not covered(row):
+        return " (misses)"
+    if row.get("null_rise") is not None and not row["lo90"] <= row["observed"] <= row["hi90"]:
+        return f" (covers 'no change' = {_fmt(row['observed'])}–{_fmt(row['observed'] + row['null_rise'])})"
+    return ""
 
 
 def coverage(rows: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
@@ -198,7 +226,7 @@ def write_report(rows: Sequence[dict], out_dir: Path | str, *, model_hash: str, 
          f"| all counted | {s['n_fit'] + s['n_validation']} | {_fmt(s['gmfe_rise_all'])} | "
          f"{s['n_rise_fit'] + s['n_rise_validation']} | {_fmt(s['gmfe_all'])} |" + (" |" if have_iv else ""), "",
          "Targets (issue #13): GMFE on the rise <= 1.3 over fitted rows, <= 1.5 over validation rows; "
-         "90 % intervals covering >= 80 % of validation rows.", "",
+         "90 % intervals covering >= 80 % of validation rows. " + _verdicts(s), "",
          f"{s['n_excluded']} row(s) are shown below but neither fitted nor counted; the table gives the reason.", ""]
     if interval_note:
         L += [interval_note, ""]
@@ -232,8 +260,7 @@ def write_report(rows: Sequence[dict], out_dir: Path | str, *, model_hash: str, 
           "pred. rise | FE rise | FE level | weight | source row |",
           "|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        iv = (f"{_fmt(r['lo90'])}–{_fmt(r['hi90'])}{'' if covered(r) else ' (misses)'}"
-              if np.isfinite(r.get("lo90", np.nan)) else "–")
+        iv = (f"{_fmt(r['lo90'])}–{_fmt(r['hi90'])}{_coverage_mark(r)}" if np.isfinite(r.get("lo90", np.nan)) else "–")
         L.append(f"| {r['id']} | {r['role']} | {r['statistic']} ({r['output']}) | {_fmt(r['observed'])} | "
                  f"{_fmt(r['predicted'])} | {_fmt(r.get('posterior_median', '–'))} | {iv} | {r['unit']} | {_fmt(r['observed_rise'])} | {_fmt(r['predicted_rise'])} | "
                  f"{_fmt(r['fold_error_rise'])} | {_fmt(r['fold_error'])} | {r['weight']:.3g} | "
@@ -257,7 +284,7 @@ def write_report(rows: Sequence[dict], out_dir: Path | str, *, model_hash: str, 
     payload = {"summary": s, "rows": list(rows), "checks": list(checks or []),
                "identifiability": list(identifiability or []), "fit": dict(fit_info or {})}
     with atomic_path(out / "qualification.json") as tmp:
-        tmp.write_text(json.dumps(payload, indent=1, default=float), encoding="utf-8")
+        tmp.write_text(json.dumps(json_safe(payload), indent=1, allow_nan=False), encoding="utf-8")
     with atomic_path(out / "qualification.png") as tmp:
         qualification_rise_figure(rows, tmp)
     return s
