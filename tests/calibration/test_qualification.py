@@ -168,3 +168,16 @@ def test_a_no_change_row_is_covered_by_an_interval_inside_its_undetectable_rise(
     assert covered(row) and "covers 'no change' = 1–1.15" in _coverage_mark(row)
     assert not covered({**row, "lo90": 1.2, "hi90": 1.4})
     assert _coverage_mark({"observed": 2.0, "null_rise": None, "lo90": 1.5, "hi90": 2.5}) == ""
+
+
+def test_report_compares_the_full_model_on_the_same_rows(report, tmp_path):
+    """The faces run the full model: the report gives its GMFE on the same rows and lists rows that
+    move by > 1 % (here one row is moved by 5 % on purpose, one by 0.5 %)."""
+    _, rows, _, _ = report
+    full = [dict(r) for r in rows]
+    full[0]["predicted"] *= 1.05
+    full[1]["predicted"] *= 1.005
+    write_report(rows, tmp_path, model_hash="x", full_model=("fullhash", full))
+    md = (tmp_path / "qualification.md").read_text(encoding="utf-8")
+    section = md.split("## The full model", 1)[1].split("## ", 1)[0]
+    assert "`fullhash`" in section and f"| {rows[0]['id']} |" in section and f"| {rows[1]['id']} |" not in section

@@ -60,6 +60,8 @@ def qualify(request: QualifyRequest, *, progress: Callable[[int, int], None] | N
                 f"whose observed value lies inside its interval; a 'no change' row observed only that the rise "
                 f"stayed below its undetectable rise, so it counts as covered when the interval reaches into "
                 f"[no change, no change + that rise] (marked in the table).")
+    full = get_model("full")
+    full_rows = qualification_table(targets, *predict_with_reference(full, exps, targets, workers=request.workers))
     fitted = {n: p for n, p in model.parameters.items() if p.provenance.kind == "fitted"}
     info = {n: {"value": p.value, "unit": p.unit, "bounds": p.bounds, "fitted_to": list(p.provenance.fitted_to)}
             for n, p in fitted.items()}
@@ -67,4 +69,4 @@ def qualify(request: QualifyRequest, *, progress: Callable[[int, int], None] | N
     ident = post["identifiability"] if post and posterior_matches(model, post) else None
     return write_report(rows, request.out, model_hash=model.hash(), fitted=info, checks=kinetic_checks(rows),
                         identifiability=ident, fit_info=fit_summary(post) if post and ident else None,
-                        interval_note=note)
+                        interval_note=note, full_model=(full.hash(), full_rows))

@@ -164,6 +164,31 @@ def outside_own_interval(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             and not r["lo90"] <= r["predicted"] <= r["hi90"]]
 
 
+def _full_model_section(rows: Sequence[Mapping[str, Any]], full_hash: str,
+                        full_rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The same rows predicted by the full model: its GMFE and the rows that move by > 1 %."""
+    by_id = {r["id"]: r for r in full_rows}
+    fit = [by_id[r["id"]] for r in rows if r["role"] == "fit"]
+    val = [by_id[r["id"]] for r in rows if r["role"] == "validate"]
+    moved = [(r, by_id[r["id"]]) for r in rows if r["role"] != "excluded"
+             and np.isfinite(r["predicted"]) and abs(by_id[r["id"]]["predicted"] / r["predicted"] - 1) > 0.01]
+    L = ["## The full model", "",
+         f"The rows above are predicted by the metabolome (`nad_core`), which the calibration fits. Every face "
+         f"(`simulate`, the web page, trials) runs the full model (hash `{full_hash}`): the same metabolome and "
+         f"parameters with the mechanism groups and the daily clock, whose rhythm modulates brain NAMPT. On the "
+         f"same rows it gives a GMFE on the rise of {_fmt(gmfe(fit, on='rise'))} over fitted and "
+         f"{_fmt(gmfe(val, on='rise'))} over validation rows."]
+    if moved:
+        L[-1] += (" Rows whose prediction moves by more than 1 %: the clock modulates brain NAMPT, so brain NAD+ "
+                  "and the nicotinamide pools oscillate around the metabolome's level and a reading depends on the "
+                  "time of day:")
+        L += ["",
+              "| id | nad_core | full | full / nad_core |", "|---|---:|---:|---:|"]
+        L += [f"| {a['id']} | {_fmt(a['predicted'])} | {_fmt(b['predicted'])} | {_fmt(b['predicted'] / a['predicted'])} |"
+              for a, b in moved]
+    return [*L, ""]
+
+
 def _summary(rows: Sequence[dict], model_hash: str) -> dict:
     fit = [r for r in rows if r["role"] == "fit"]
     val = [r for r in rows if r["role"] == "validate"]
@@ -197,12 +222,15 @@ def write_report(rows: Sequence[dict], out_dir: Path | str, *, model_hash: str, 
                  checks: Sequence[Mapping[str, Any]] | None = None,
                  identifiability: Sequence[Mapping[str, Any]] | None = None,
                  fit_info: Mapping[str, Any] | None = None, interval_note: str = "",
+                 full_model: tuple[str, Sequence[Mapping[str, Any]]] | None = None,
                  title: str = "nadsim qualification report") -> dict:
     """Write ``qualification.md``, ``qualification.json`` and ``qualification.png`` into ``out_dir``.
 
     ``checks``: kinetic checks (name, observed, predicted, unit, source); ``identifiability``:
     one row per fitted parameter (estimate, profile interval, status); ``fit_info``: optimiser
-    status and wall time. Returns the summary (GMFE on the rise and on the level, coverage).
+    status and wall time; ``full_model``: (hash, rows) of the same rows predicted by the full model
+    (the metabolome with the mechanism groups and the daily clock, which every face runs). Returns
+    the summary (GMFE on the rise and on the level, coverage).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -251,6 +279,8 @@ def write_report(rows: Sequence[dict], out_dir: Path | str, *, model_hash: str, 
             L.append(f"| {c['name']} | {_fmt(c['observed'])} | {_fmt(c['predicted'])} | {_fmt(c.get('before', 'n/a'))} | "
                      f"{c['unit']} | {c['source']} |")
         L.append("")
+    if full_model is not None:
+        L += _full_model_section(rows, *full_model)
     L += ["## GMFE per study", "", "| study (experiment) | rows | GMFE on the rise | GMFE level |", "|---|---:|---:|---:|"]
     for k in s["gmfe_by_study"]:
         n = sum(1 for r in rows if r["experiment"] == k and r["role"] != "excluded")
