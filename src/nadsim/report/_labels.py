@@ -14,21 +14,26 @@ __all__ = ["RATING_UNITS", "arm_regimen", "auc_unit", "context_note", "display_u
 
 #: rating scales are dimensionless in the model; a user reads them in points of their scale
 RATING_UNITS = {"HAMD": "HAM-D-17 points", "PHQ9": "PHQ-9 points"}
+#: unitless model outputs whose description says what the number is (library: "fraction of Vmax")
+_FRACTIONS = {"SIRT1_activity": "fraction of Vmax"}
 _NO_UNIT = ("", "1", "dimensionless")
 
 
 def display_unit(variable: str, unit: str) -> str:
     """The unit a user reads: a rating scale's points, else the model's unit ("" when it has none)."""
     if unit in _NO_UNIT:
-        return RATING_UNITS.get(variable.split("@")[0], "")
+        name = variable.split("@")[0]
+        return RATING_UNITS.get(name, _FRACTIONS.get(name, ""))
     return unit
 
 
 def auc_unit(variable: str, unit: str) -> str:
     """The unit of an area under ``variable`` over time: its display unit times hours
-    (``points*h``, ``uM*h``); plain ``h`` only for a quantity without a unit (a relative activity)."""
+    (``uM*h``, ``(HAM-D-17 points)*h``); plain ``h`` only for a quantity without any unit."""
     u = display_unit(variable, unit)
-    return f"{u}*h" if u else "h"
+    if not u:
+        return "h"
+    return f"({u})*h" if " " in u else f"{u}*h"
 
 
 def placebo_label(drip: bool, lang: str = "en") -> str:
