@@ -42,8 +42,8 @@ def tornado_figure(df: pd.DataFrame, path: Path | str, *, output: str, output_un
     high = 100 * (d["output_up"] - d["output"]) / y0
     colours = [GRADE_COLOURS.get(g, "#57606a") for g in d["grade"]]
     labels = [f"{p} ({v:.3g} {u})".replace(" dimensionless", "") for p, v, u in zip(d["parameter"], d["value"], d["unit"], strict=True)]
-    # the figure widens with its longest label, so constrained layout never has to clip one
-    fig, ax = new_figure(6.0 + 0.075 * max((len(x) for x in labels), default=0), 2.2 + 0.36 * len(d))
+    # the figure widens with its longest label (and holds the legend), so no label is clipped
+    fig, ax = new_figure(8.5 + 0.075 * max((len(x) for x in labels), default=0), 2.2 + 0.36 * len(d))
     pos = np.arange(len(d))
     ax.barh(pos, low, color=colours, hatch="///", edgecolor="white", linewidth=0)
     ax.barh(pos, high, color=colours)
@@ -53,7 +53,7 @@ def tornado_figure(df: pd.DataFrame, path: Path | str, *, output: str, output_un
     ax.set_xlabel(wrap(f"change of the metric (%): {metric} of {output}{f' in {u}' if u else ''}", 70) + "\n"
                   f"hatched: parameter {rel_step:.0%} lower, solid: {rel_step:.0%} higher", fontsize=9)
     ax.set_title(wrap(f"Local sensitivity of {output} ({metric}) after {regimen}", 80), fontsize=10)
-    _grade_legend(ax, list(d["grade"]), loc="lower right")
+    _grade_legend(ax, list(d["grade"]), loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
     fig.text(0.01, 0.005, DISCLAIMER_LINE, fontsize=7, color="#57606a")
     return save(fig, path)
 
