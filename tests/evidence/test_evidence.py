@@ -205,3 +205,22 @@ def test_hamd_claims_take_the_joint_interval_over_every_link():
     assert relief.low <= min(iv["low"], relief.value) + 1e-12 and relief.high >= iv["high"] - 1e-12
     assert "joint draws" in render_claims(res, "en", "md")
     assert "同時抽出" in render_claims(res, "ja", "md")
+
+
+def test_japanese_audit_is_japanese_in_its_headings_and_spacing(audit):
+    """The ja table's title and header are Japanese, and a value never stands apart from its
+    unit or its bracket: no "(1 HAM-D点)" (a line break point) and no "( 0.05 )"."""
+    from nadsim.evidence import audit_title, claims_head
+
+    head = claims_head("ja")
+    assert [head[k] for k in ("id", "claim", "grade", "verdict")] == ["ID", "主張", "グレード", "判定"]
+    title = audit_title(audit, "ja")
+    assert "点滴静注" in title and " over " not in title and " doses" not in title
+    ja = json.loads(render_claims(audit, "ja", "json"))
+    en = json.loads(render_claims(audit, "en", "json"))
+    for c in ja["claims"]:
+        assert not re.search(r"\( | \)|\d HAM-D点|\d %", c["verdict"]), c["verdict"]
+    for c in en["claims"]:
+        assert not re.search(r"\( | \)| ,|  ", c["verdict"]), c["verdict"]
+    md = render_claims(audit, "ja", "md")
+    assert "投与計画:" in md and "regimen:" not in md

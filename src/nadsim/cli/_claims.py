@@ -32,7 +32,8 @@ from nadsim.cli._options import (
 )
 from nadsim.cli._simulate import crp_mg_L
 from nadsim.dosing import Regimen, parse_regimen
-from nadsim.evidence import GRADE_ORDER, render_claims
+from nadsim.evidence import GRADE_ORDER, audit_title, claims_head, render_claims
+from nadsim.report._labels import context_note, display_unit
 from nadsim.simulate import DISCLAIMER, time_grid
 
 app = typer.Typer()
@@ -87,9 +88,10 @@ def claims(
                                        evidence=evidence.value if evidence else None, samples=samples, seed=seed))
     if format is ClaimsFormat.table:
         data = json.loads(render_claims(result, lang.value, "json"))
-        tab = Table(title=f"{result.regimen} — {result.profile or 'default profile'}", show_lines=True)
+        head = claims_head(lang.value)
+        tab = Table(title=audit_title(result, lang.value), show_lines=True)
         for col in ("id", "claim", "grade", "verdict"):
-            tab.add_column(col, overflow="fold")
+            tab.add_column(head[col], overflow="fold")
         for r in data["claims"]:
             verdict = r["verdict"] + (f" [bold]{r['safety']}[/]" if "safety" in r else "")
             tab.add_row(r["id"], r["claim"], r["grade"], verdict)
@@ -124,14 +126,15 @@ def attribute(
     times = time_grid(until_h, step_h=min(6.0, until_h / 20), regimen=regimen)
     res = attribute_verb(AttributeRequest(regimen, times, outputs=tuple(output), profile=_profile(crp, hamd, age, sleep)))
     tab = Table(title=f"Change at {until_h:g} h from the same patient untreated ({regimen.describe()})")
-    cols = ("output", "unit", "total change", "placebo and natural course (any drip)",
-            "compound (vs placebo drip)", "compound: metabolome only", *(f"compound: grade {g}" for g in GRADE_ORDER))
+    drip = route.value == "iv"
+    cols = ("output", "unit", "total change",
+            f"placebo and natural course ({'any drip' if drip else 'any dosing'})",
+            f"compound (vs {'placebo drip' if drip else 'placebo'})", "compound: metabolome only", *(f"compound: grade {g}" for g in GRADE_ORDER))
     for col in cols:
         tab.add_column(col, justify="left" if col == "output" else "right", overflow="fold")
     for a in res:
-        tab.add_row(a.output, a.unit.replace("dimensionless", ""), f"{a.total:+.4g}", f"{a.context:+.4g}",
+        tab.add_row(a.output, display_unit(a.output, a.unit), f"{a.total:+.4g}", f"{a.context:+.4g}",
                     f"{a.compound:+.4g}", *[f"{a.parts[k]:+.3g}" for k in ("metabolome", *GRADE_ORDER)])
     console.print(tab)
-    console.print("[dim]Grades apply to the compound's effect only: the placebo response and natural course come "
-                  "with any drip, saline included, and are not evidence that the compound works.[/]")
+    console.print(f"[dim]Grades apply to the compound's effect only: {context_note(route.value)}.[/]")
     console.print(f"[dim]{DISCLAIMER}[/]")

@@ -4,6 +4,8 @@ from nadsim.evidence._claims import CLAIMS_FILE as CLAIMS_FILE
 from nadsim.evidence._claims import AuditResult as AuditResult
 from nadsim.evidence._claims import Claim as Claim
 from nadsim.evidence._claims import audit_claims as audit_claims
+from nadsim.evidence._claims import audit_title as audit_title
+from nadsim.evidence._claims import claims_head as claims_head
 from nadsim.evidence._claims import load_claims as load_claims
 from nadsim.evidence._claims import render_claims as render_claims
 from nadsim.evidence._grades import CONTEXT_LINKS as CONTEXT_LINKS
@@ -23,7 +25,9 @@ __all__ = [
     "apply_evidence_filter",
     "attribute_by_grade",
     "audit_claims",
+    "audit_title",
     "check_grade",
+    "claims_head",
     "load_claims",
     "render_claims",
 ]

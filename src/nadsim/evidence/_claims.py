@@ -31,10 +31,11 @@ from nadsim.library.full import with_trial_arm
 from nadsim.library.mechanisms import PROFILE_PARAMETERS
 from nadsim.library.mechanisms.model import PARAMETERS, load_parameters
 from nadsim.model import Model
+from nadsim.report._labels import regimen_label
 from nadsim.simulate import DISCLAIMER, simulate, time_grid
 
-__all__ = ["CLAIMS_FILE", "MEASURES", "AuditResult", "Claim", "ClaimCheck", "audit_claims", "load_claims",
-           "render_claims"]
+__all__ = ["CLAIMS_FILE", "MEASURES", "AuditResult", "Claim", "ClaimCheck", "audit_claims", "audit_title", "claims_head",
+           "load_claims", "render_claims"]
 
 CLAIMS_FILE = Path(__file__).with_name("claims.toml")
 MEASURES = ("pct_peak", "pct_mean", "abs_mean", "benefit_end", "crp_contrast", "grade_share")
@@ -308,31 +309,57 @@ def _global_hamd(model: Model, regimen: Regimen, span_h: float, n: int, seed: in
 
 
 # ------------------------------------------------------------------------------------- rendering
+#: {r}: value (low to high) with its unit; {t}: the threshold with its unit; {vu}: value with its
+#: unit. The unit is joined by :func:`_with_unit`, so a unitless check shows no stray spaces.
 _VERDICT = {
     "en": {
-        "supported": "Supported: the model predicts {v} ({lo} to {hi}) {u}, and the chain rests on grade {g} human evidence.",
-        "plausible": "Plausible but unproven: the model can produce {v} ({lo} to {hi}) {u}, but the chain rests on grade {g} evidence (no human trial of this step).",
-        "small": "Not supported at a meaningful size: the model predicts {v} ({lo} to {hi}) {u}, below the {thr} {u} that would matter (weakest evidence grade {g}).",
-        "opposite": "Not supported: the model predicts a change in the opposite direction, {v} ({lo} to {hi}) {u} (grade {g}).",
-        "consistent": "Consistent with the model: {v} {u} of the predicted benefit rests on links graded D or E.",
-        "inconsistent": "Not borne out by the model: only {v} {u} of the predicted benefit rests on links graded D or E.",
+        "supported": "Supported: the model predicts {r}, and the chain rests on grade {g} human evidence.",
+        "plausible": "Plausible but unproven: the model can produce {r}, but the chain rests on grade {g} evidence (no human trial of this step).",
+        "small": "Not supported at a meaningful size: the model predicts {r}, below the {t} that would matter (weakest evidence grade {g}).",
+        "opposite": "Not supported: the model predicts a change in the opposite direction, {r} (grade {g}).",
+        "consistent": "Consistent with the model: {vu} of the predicted benefit rests on links graded D or E.",
+        "inconsistent": "Not borne out by the model: only {vu} of the predicted benefit rests on links graded D or E.",
     },
     "ja": {
-        "supported": "支持される:モデル予測は {v}({lo}〜{hi}){u}で、経路はグレード{g}のヒトの根拠に基づく。",
-        "plausible": "機序としてはありうるが未証明:モデルは {v}({lo}〜{hi}){u}を予測しうるが、経路の根拠はグレード{g}(この段階のヒト試験なし)。",
-        "small": "意味のある大きさでは支持されない:モデル予測は {v}({lo}〜{hi}){u}で、意味のある変化({thr} {u})に届かない(最も弱い根拠のグレード{g})。",
-        "opposite": "支持されない:モデルは逆方向の変化 {v}({lo}〜{hi}){u}を予測する(グレード{g})。",
-        "consistent": "モデルと一致する:予測された改善の {v} {u}がD・E評価のリンクに依存している。",
-        "inconsistent": "モデルでは裏付けられない:予測された改善のうちD・E評価のリンクに依存するのは {v} {u}のみ。",
+        "supported": "支持される:モデル予測は{r}で、経路はグレード{g}のヒトの根拠に基づく。",
+        "plausible": "機序としてはありうるが未証明:モデルは{r}を予測しうるが、経路の根拠はグレード{g}(この段階のヒト試験なし)。",
+        "small": "意味のある大きさでは支持されない:モデル予測は{r}で、意味のある変化({t})に届かない(最も弱い根拠のグレード{g})。",
+        "opposite": "支持されない:モデルは逆方向の変化{r}を予測する(グレード{g})。",
+        "consistent": "モデルと一致する:予測された改善の{vu}がD・E評価のリンクに依存している。",
+        "inconsistent": "モデルでは裏付けられない:予測された改善のうちD・E評価のリンクに依存するのは{vu}のみ。",
     },
 }
 _UNIT_JA = {"HAM-D points": "HAM-D点", "%": "%"}
 _HEAD = {
     "en": {"id": "id", "claim": "claim", "links": "model links", "grade": "grade", "check": "check",
-           "predicted": "predicted", "verdict": "verdict", "basis": "evidence", "safety": "safety note"},
+           "predicted": "predicted", "verdict": "verdict", "basis": "evidence", "safety": "safety note",
+           "regimen": "regimen", "profile": "profile", "default_profile": "default profile", "evidence": "evidence",
+           "samples": "samples"},
     "ja": {"id": "ID", "claim": "主張", "links": "モデルのリンク", "grade": "グレード", "check": "検証",
-           "predicted": "予測", "verdict": "判定", "basis": "根拠", "safety": "安全上の注意"},
+           "predicted": "予測", "verdict": "判定", "basis": "根拠", "safety": "安全上の注意",
+           "regimen": "投与計画", "profile": "患者プロファイル", "default_profile": "既定のプロファイル",
+           "evidence": "根拠の範囲", "samples": "サンプル数"},
 }
+
+
+def claims_head(lang: str) -> dict[str, str]:
+    """The audit's column and heading words in ``lang`` (the CLI's table uses them too)."""
+    if lang not in LANGS:
+        raise InputError("--lang", f"one of {', '.join(LANGS)}", lang)
+    return dict(_HEAD[lang])
+
+
+def audit_title(result: AuditResult, lang: str) -> str:
+    """"<regimen> — <profile>", the regimen in ``lang``."""
+    return f"{regimen_label(result.regimen, lang)} — {result.profile or _HEAD[lang]['default_profile']}"
+
+
+def _with_unit(x: str, u: str, lang: str) -> str:
+    """``x`` and its unit: no space in Japanese (where a space is a line break point: "1⏎HAM-D点"),
+    one in English, none at all without a unit."""
+    if not u:
+        return x
+    return f"{x}{u}" if lang == "ja" else f"{x} {u}"
 _CHECK = {
     "en": {"pct_peak": "largest % difference vs placebo arm in {o}", "pct_mean": "mean % difference vs placebo arm in {o}",
            "abs_mean": "mean difference vs placebo arm in {o}", "benefit_end": "HAM-D-17 benefit over placebo arm at the end",
@@ -356,8 +383,10 @@ def _rows(result: AuditResult, lang: str) -> list[dict[str, Any]]:
     for ch in result.checks:
         c = ch.claim
         u = _UNIT_JA.get(ch.unit, ch.unit) if lang == "ja" else ch.unit
-        verdict = _VERDICT[lang][ch.verdict].format(v=_fmt(ch.value), lo=_fmt(ch.low), hi=_fmt(ch.high), u=u,
-                                                     g=c.grade, thr=f"{c.threshold:g}")
+        span = (f"{_fmt(ch.value)}({_fmt(ch.low)}〜{_fmt(ch.high)})" if lang == "ja"
+                else f"{_fmt(ch.value)} ({_fmt(ch.low)} to {_fmt(ch.high)})")
+        verdict = _VERDICT[lang][ch.verdict].format(r=_with_unit(span, u, lang), t=_with_unit(f"{c.threshold:g}", u, lang),
+                                                     vu=_with_unit(_fmt(ch.value), u, lang), g=c.grade)
         row = {
             "id": c.id,
             "claim": c.text[lang],
@@ -402,8 +431,9 @@ def render_claims(result: AuditResult, lang: str = "en", fmt: str = "json") -> s
         return json.dumps(payload, ensure_ascii=False, indent=1, default=_json_default)
     h = _HEAD[lang]
     lines = [f"> {disclaimer}", "",
-             f"regimen: {result.regimen}; profile: {result.profile or 'default'}; evidence: {result.evidence}; "
-             f"samples: {result.n_samples}", "",
+             f"{h['regimen']}: {regimen_label(result.regimen, lang)}; {h['profile']}: "
+             f"{result.profile or h['default_profile']}; {h['evidence']}: {result.evidence}; "
+             f"{h['samples']}: {result.n_samples}", "",
              *([_interval_line(result.hamd_interval, lang), ""] if result.hamd_interval else []),
              f"| {h['id']} | {h['claim']} | {h['grade']} | {h['check']} | {h['verdict']} |",
              "|---|---|---|---|---|"]

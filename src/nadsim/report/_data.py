@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nadsim._files import atomic_path
+from nadsim.report._labels import display_unit
 
 __all__ = ["LONG_COLUMNS", "METADATA_KEY", "dataset_series", "long_frame", "read_run_metadata", "run_metadata", "sql_name",
            "write_csv", "write_parquet"]
@@ -71,8 +72,9 @@ def long_frame(time_h: Sequence[float] | np.ndarray, series: Mapping[str, Mappin
 
 
 def dataset_series(ds: Any, variables: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``long_frame``'s input from an ``xarray.Dataset`` over ``time``."""
-    return {v: {"unit": ds[v].attrs.get("units", ""), "values": ds[v].values} for v in variables}
+    """``long_frame``'s input from an ``xarray.Dataset`` over ``time``, units as users read them
+    (:func:`nadsim.report._labels.display_unit`: HAM-D in HAM-D-17 points, not "dimensionless")."""
+    return {v: {"unit": display_unit(v, ds[v].attrs.get("units", "")), "values": ds[v].values} for v in variables}
 
 
 def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:

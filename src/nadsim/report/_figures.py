@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
 
 from nadsim.model import GRADES
+from nadsim.report._labels import display_unit
 from nadsim.report.plots import DISCLAIMER_LINE, GRADE_COLOURS, new_figure, save, wrap
 
 __all__ = ["forest_figure", "power_figure", "qualification_figure", "sobol_figure", "timecourse_figure",
@@ -39,18 +41,19 @@ def tornado_figure(df: pd.DataFrame, path: Path | str, *, output: str, output_un
     low = 100 * (d["output_down"] - d["output"]) / y0
     high = 100 * (d["output_up"] - d["output"]) / y0
     colours = [GRADE_COLOURS.get(g, "#57606a") for g in d["grade"]]
-    fig, ax = new_figure(8.6, 1.6 + 0.36 * len(d))
+    labels = [f"{p} ({v:.3g} {u})".replace(" dimensionless", "") for p, v, u in zip(d["parameter"], d["value"], d["unit"], strict=True)]
+    # the figure widens with its longest label (and holds the legend), so no label is clipped
+    fig, ax = new_figure(8.5 + 0.075 * max((len(x) for x in labels), default=0), 2.2 + 0.36 * len(d))
     pos = np.arange(len(d))
     ax.barh(pos, low, color=colours, hatch="///", edgecolor="white", linewidth=0)
     ax.barh(pos, high, color=colours)
     ax.axvline(0, color="k", lw=0.8)
-    labels = [f"{p} ({v:.3g} {u})".replace(" dimensionless", "") for p, v, u in zip(d["parameter"], d["value"], d["unit"], strict=True)]
     ax.set_yticks(pos, labels, fontsize=8)
-    unit = "" if output_unit in ("", "dimensionless") else f", {output_unit}"
-    ax.set_xlabel(f"change of the metric (%): {metric} of {output}{unit.replace(', ', ' in ')}\n"
+    u = display_unit(output, output_unit)
+    ax.set_xlabel(wrap(f"change of the metric (%): {metric} of {output}{f' in {u}' if u else ''}", 70) + "\n"
                   f"hatched: parameter {rel_step:.0%} lower, solid: {rel_step:.0%} higher", fontsize=9)
     ax.set_title(wrap(f"Local sensitivity of {output} ({metric}) after {regimen}", 80), fontsize=10)
-    _grade_legend(ax, list(d["grade"]), loc="lower right")
+    _grade_legend(ax, list(d["grade"]), loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
     fig.text(0.01, 0.005, DISCLAIMER_LINE, fontsize=7, color="#57606a")
     return save(fig, path)
 
@@ -76,15 +79,18 @@ def forest_figure(rows: Sequence[tuple[str, float, float, float]], path: Path | 
                   unit: str, favours: str = "lower values favour the active arm") -> Path:
     """Treatment effects with 95 % CIs: ``rows`` of ``(label, estimate, ci_low, ci_high)``."""
     n = len(rows)
-    fig, ax = new_figure(8.0, 1.8 + 0.5 * n)
+    longest = max((len(r[0]) for r in rows), default=0)
+    # room for the longest row label beside an 5.5-inch plot; the x label wraps under it
+    fig, ax = new_figure(5.5 + 0.085 * longest, 2.6 + 0.5 * n)
     for i, (_label, est, lo, hi) in enumerate(rows):
         ax.plot([lo, hi], [i, i], color="k", lw=1.6)
         ax.plot(est, i, "s", color="#1f6feb", markersize=8)
     ax.axvline(0, color="#57606a", ls=":")
     ax.set_yticks(range(n), [r[0] for r in rows], fontsize=10)
     ax.set_ylim(n - 0.4, -0.6)  # first row on top, half a row of room at each end
-    u = "" if unit in ("", "dimensionless") else f" ({unit})"
-    ax.set_xlabel(f"treatment effect on {endpoint}{u}, 95 % CI; {favours}", fontsize=10)
+    u = display_unit(endpoint, unit)
+    ax.set_xlabel(wrap(f"treatment effect on {endpoint}{f' ({u})' if u else ''}, 95 % CI", 60) + f"\n{favours}",
+                  fontsize=10)
     ax.set_title(wrap(f"Treatment effect vs control: {endpoint}, all subjects and subgroups", 70), fontsize=11)
     ax.tick_params(axis="x", labelsize=10)
     return save(fig, path)
@@ -100,15 +106,14 @@ def power_figure(curve: Sequence[Mapping[str, float]], path: Path | str, *, targ
     ax.axhline(target, ls="--", color="#57606a", label=f"target {target:.0%}")
     ax.set_ylim(0, 1.02)
     ax.set_xscale("log")
+    # ticks at the grid's own n, written plainly (20, not 2x10^1)
+    ax.set_xticks(n, [f"{v:g}" for v in n])
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("subjects per arm (log scale)")
     ax.set_ylabel("power (probability of p < alpha)")
     ax.set_title(wrap(title, 70), fontsize=10)
     ax.legend(fontsize=8)
     return save(fig, path)
-
-
-#: rating scales are dimensionless in the model; their axis still says what a unit is
-SCORE_UNITS = {"HAMD": " (HAM-D-17 points)", "PHQ9": " (PHQ-9 points)"}
 
 
 def timecourse_figure(weeks: np.ndarray, arms: Mapping[str, np.ndarray], path: Path | str, *, output: str,
@@ -125,11 +130,11 @@ def timecourse_figure(weeks: np.ndarray, arms: Mapping[str, np.ndarray], path: P
         line, = ax.plot(weeks, m, marker="o", label=f"{arm}: mean (95 % CI dark)")
         ax.fill_between(weeks, lo, hi, color=line.get_color(), alpha=0.13, label=f"{arm}: 5-95 % of subjects")
         ax.fill_between(weeks, m - 1.96 * se, m + 1.96 * se, color=line.get_color(), alpha=0.35)
-    u = SCORE_UNITS.get(output, "") if unit in ("", "dimensionless") else f" ({unit})"
+    u = display_unit(output, unit)
     ax.set_xlabel("time from randomisation (weeks)")
-    ax.set_ylabel(f"{output}{u}")
+    ax.set_ylabel(f"{output} ({u})" if u else output)
     ax.set_title(wrap(f"{output} by arm (model values, no measurement error)", 70), fontsize=10)
-    ax.legend(fontsize=8, ncols=2)
+    ax.legend(fontsize=8, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))  # below: bands stay visible
     return save(fig, path)
 
 

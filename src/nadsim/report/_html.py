@@ -19,6 +19,8 @@ from typing import Any
 
 import jinja2
 
+from nadsim.report._labels import arm_regimen
+
 __all__ = ["I18N_DIR", "LANGS", "png_data_uri", "render", "translator"]
 
 LANGS = ("en", "ja")
@@ -51,6 +53,7 @@ def _env() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
+    env.globals["arm_regimen"] = arm_regimen
     env.filters["pct"] = lambda x: "-" if x is None else f"{x:+.1f} %"
     return env
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Callable
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +22,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import font_manager
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from nadsim.report._html import translator
+from nadsim.report._labels import regimen_label
 
-# Japanese figure text needs a CJK font; matplotlib falls back along the family list per glyph
-_CJK = [f for f in ("Noto Sans CJK JP", "Noto Sans JP", "IPAGothic") if f in {x.name for x in font_manager.fontManager.ttflist}]
-if _CJK:
-    plt.rcParams["font.family"] = ["DejaVu Sans", _CJK[0]]
-
-__all__ = ["GRADE_COLOURS", "PLASMA", "POOLS", "nad_pools_figure", "new_figure", "plot_nad_pools", "png_bytes", "save",
-           "wrap"]
+#: the Japanese font: IPAexGothic as shipped in the matplotlib-fontja wheel (IPA Font License v1.0,
+#: which allows redistribution). The wheel's own import would make it every figure's font, so
+#: the file is located through the distribution's metadata and only added to the font manager.
+JA_FONT_DIST, JA_FONT_FILE, JA_FONT = "matplotlib-fontja", "matplotlib_fontja/fonts/ipaexg.ttf", "IPAexGothic"
+__all__ = ["DAYS_FROM_H", "GRADE_COLOURS", "JA_FONT", "PLASMA", "PLASMA_FLOOR_UM", "POOLS", "figure_fonts",
+           "nad_pools_figure", "new_figure", "plot_nad_pools", "png_bytes", "save", "time_axis", "wrap"]
 
 POOLS = {
     "whole_blood_NAD": "whole blood",
@@ -49,8 +52,23 @@ def wrap(text: str, width: int = 70) -> str:
     return "\n".join(textwrap.wrap(text, width)) if text else ""
 
 
+@lru_cache(maxsize=1)
+def figure_fonts() -> tuple[str, ...]:
+    """Register the Japanese font with matplotlib's font manager (once) and return the font
+    family list: DejaVu Sans for Latin text, IPAexGothic for each glyph DejaVu lacks (matplotlib
+    falls back per glyph along the list). Raises if the font is missing: a silent fallback drew
+    every Japanese glyph as an empty box."""
+    path = Path(str(metadata.distribution(JA_FONT_DIST).locate_file(JA_FONT_FILE)))
+    if not path.is_file():
+        raise FileNotFoundError(f"Japanese figure font not found at {path}; reinstall {JA_FONT_DIST}")
+    font_manager.fontManager.addfont(str(path))
+    return ("DejaVu Sans", JA_FONT)
+
+
 def new_figure(width: float, height: float, **kw: Any) -> tuple[Any, Any]:
+    plt.rcParams["font.family"] = list(figure_fonts())
     return plt.subplots(figsize=(width, height), layout="constrained", **kw)
+
 
 
 def save(fig: Any, path: Path | str, *, dpi: int = 120) -> Path:
@@ -72,39 +90,65 @@ def _nonzero(y: np.ndarray) -> bool:
     return bool(np.any(np.nan_to_num(np.asarray(y, dtype=float)) != 0))
 
 
-def plot_nad_pools(ds: Any, path: Path | str, *, title: str = "", reference: Any = None,
-                   t: Callable[..., str] | None = None) -> Path:
+#: runs longer than this are drawn in days (a 21-day run in hours reads as 0-500)
+DAYS_FROM_H = 72.0
+#: plasma panel floor (uM): the log axis starts here, so near-zero tails do not stretch it over
+#: decades nobody measures (plasma NR/MeNAM assays report down to about 0.01 uM)
+PLASMA_FLOOR_UM = 0.01
+#: figure words that the page's i18n files do not have (the page has no day axis or log note)
+_TEXT: Mapping[str, Mapping[str, str]] = {
+    "en": {"days": "Time from first dose (days)", "log": "log scale, from {floor} uM"},
+    "ja": {"days": "初回投与からの時間 (日)", "log": "対数目盛、{floor} uM から"},
+}
+
+
+def time_axis(time_h: np.ndarray, lang: str) -> tuple[np.ndarray, str]:
+    """The x values and label: hours up to :data:`DAYS_FROM_H`, days beyond."""
+    if time_h.size and float(np.nanmax(time_h)) > DAYS_FROM_H:
+        return time_h / 24.0, _TEXT[lang]["days"]
+    return time_h, translator(lang)("chart.time")
+
+
+def plot_nad_pools(ds: Any, path: Path | str, *, title: str = "", reference: Any = None, lang: str = "en") -> Path:
     """:func:`nad_pools_figure` written to ``path`` (PNG)."""
-    return save(nad_pools_figure(ds, title=title, reference=reference, t=t), path)
+    return save(nad_pools_figure(ds, title=title, reference=reference, lang=lang), path)
 
 
-def nad_pools_figure(ds: Any, *, title: str = "", reference: Any = None, t: Callable[..., str] | None = None) -> Any:
+def nad_pools_figure(ds: Any, *, title: str = "", reference: Any = None, lang: str = "en") -> Any:
     """Two panels: NAD+ per compartment (change from the same subject undosed, % of it; without
-    a reference, % of the value at t = 0) and plasma metabolites (uM, log scale). ``t`` gives
-    the labels (the page's i18n dictionary; default English)."""
-    t = t or translator("en")
-    time = ds["time"].values
-    fig, (a, b) = new_figure(11.5, 4.6, ncols=2)
+    a reference, % of the value at t = 0) and plasma metabolites (uM, log scale from
+    :data:`PLASMA_FLOOR_UM`). Labels in ``lang`` (the page's i18n dictionary); legends sit
+    below the panels so they never cover a peak."""
+    t = translator(lang)
+    title = regimen_label(title, lang)
+    x, xlabel = time_axis(np.asarray(ds["time"].values, dtype=float), lang)
+    fig, (a, b) = new_figure(11.5, 5.4, ncols=2)
     for v in POOLS:
         if v not in ds:
             continue
         y = ds[v].values
         base = reference[v].values if reference is not None else np.full_like(y, y[0])
-        a.plot(time, 100 * (y - base) / base, label=t("fig.undosed", name=t(f"var.{v}"), value=f"{base[0]:.0f}"))
+        a.plot(x, 100 * (y - base) / base, label=t("fig.undosed", name=t(f"var.{v}"), value=f"{base[0]:.0f}"))
     a.axhline(0, color="k", lw=0.6)
-    a.set_xlabel(t("chart.time"))
+    a.set_xlabel(xlabel)
     ref = "undosed" if reference is not None else "t0"
     a.set_ylabel(t(f"fig.nad.ylabel.{ref}"))
     a.set_title(wrap(t(f"fig.nad.title.{ref}"), 55), fontsize=10)
-    a.legend(fontsize=8)
+    a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
+    top = PLASMA_FLOOR_UM
     for v in PLASMA:
         if v in ds and _nonzero(ds[v].values):
-            b.plot(time, ds[v].values, label=t(f"var.{v}"))
-    b.set_yscale("symlog", linthresh=0.1)
-    b.set_xlabel(t("chart.time"))
-    b.set_ylabel(t("fig.plasma.ylabel"))
+            y = np.asarray(ds[v].values, dtype=float)
+            top = max(top, float(np.nanmax(y)))
+            b.plot(x, y, label=t(f"var.{v}"))
+    b.set_yscale("log")
+    b.set_ylim(PLASMA_FLOOR_UM, top * 2)
+    b.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))  # 0.1, not 10^-1
+    b.yaxis.set_minor_formatter(NullFormatter())
+    b.set_xlabel(xlabel)
+    b.set_ylabel(f"{t('fig.plasma.ylabel')}\n({_TEXT[lang]['log'].format(floor=f'{PLASMA_FLOOR_UM:g}')})")
     b.set_title(t("fig.plasma.title"), fontsize=10)
-    b.legend(fontsize=8)
+    b.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3)
     line = t("fig.disclaimer")
     fig.suptitle(wrap(f"{title} · {line}" if title else line, 110), fontsize=10)
     return fig
