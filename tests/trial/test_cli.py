@@ -45,3 +45,26 @@ def test_sensitivity_local_cli(tmp_path):
 def test_sensitivity_bad_options(bad):
     r = runner.invoke(app, ["sensitivity", "--model", "nad_core", "--until", "1 h", *bad])
     assert r.exit_code != 0
+
+
+def _help(*args: str) -> str:
+    r = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert r.exit_code == 0, r.output
+    return " ".join(r.output.replace("│", " ").split())
+
+
+def test_trial_help_shows_the_allowed_ranges_of_the_validation():
+    from nadsim.trial import CHUNK_SIZE, N_PER_ARM, POWER_TARGET, REPLICATES, WORKERS
+
+    run = _help("trial", "run")
+    for lim in (N_PER_ARM, REPLICATES, CHUNK_SIZE, WORKERS):
+        assert f"[{lim[0]}, {lim[1]}]" in run
+    assert f"({POWER_TARGET[0]:g}, {POWER_TARGET[1]:g})" in _help("trial", "power")
+
+
+def test_every_run_argument_and_its_errors_say_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("NADSIM_HOME", str(tmp_path))
+    for verb in ("resume", "status", "power", "report"):
+        assert "RUN" in _help("trial", verb) and "RUN_ID" not in _help("trial", verb)
+    r = runner.invoke(app, ["trial", "status", "no-such-run"])
+    assert r.exit_code != 0 and "`RUN`" in (r.output + str(r.exception))

@@ -20,7 +20,7 @@ seed = 7
 duration = "1 week"
 visits = ["0 d", "7 d"]
 [population]
-n_per_arm = 20
+n_per_arm = 6
 pool = 12
 [[arms]]
 name = "placebo"

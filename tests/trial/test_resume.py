@@ -251,7 +251,7 @@ def test_report_and_unknown_run(tmp_path):
     assert any("fewer than 20 patients" in w for w in sg["warnings"]) and sg["warnings"][0] in s["warnings"]
     assert "mmrm" in s["endpoints"]["nad_change"] and s["placebo_response"] is None  # no response endpoint here
     assert (tmp_path / "out" / "figures" / "timecourse_whole_blood_NAD.png").exists()
-    with pytest.raises(InputError, match="RUN_ID"):
+    with pytest.raises(InputError, match=r"^`RUN`"):  # the argument's name in `nadsim trial ... --help`
         reg.run("no-such-run")
     with pytest.raises(InputError, match="--out"):  # the directory already holds a run
         run_trial(trial, tmp_path / "out", registry=reg)
@@ -271,5 +271,5 @@ def test_lost_registry_is_rebuilt_from_the_directory(reference, tmp_path):
     assert _summary(out) == s_ref
     st = trial_status(rid, fresh)
     assert st["status"] == "complete" and st["chunks_done"] == N_CHUNKS  # every chunk from its checksum file
-    with pytest.raises(InputError, match="RUN"):
+    with pytest.raises(InputError, match=r"^`RUN`"):
         resume_trial(tmp_path / "no-such-dir", registry=fresh)

@@ -87,10 +87,71 @@ def test_a_spec_too_large_for_memory_is_refused_before_it_starts():
     assert spec.memory_estimate_bytes() < 2**30
     check_memory(spec, available=16 * 2**30)  # fits
     d = _example()
-    d["population"].update(n_per_arm=1_000_000, pool=1_000_000)
+    d["population"].update(n_per_arm=1_000_000)
+    d["population"].pop("pool")  # the default, twice the trial: a pool below the trial is refused
     d.update(duration="52 weeks", visits="daily")
     d["power"].update(replicates=200_000, n_grid=[100_000])
     huge = parse_trial(d)
     with pytest.raises(InputError, match="trial") as info:
         check_memory(huge, available=16 * 2**30)
     assert "GiB" in str(info.value) and huge.memory_estimate_bytes() > 100 * 2**30
+
+
+def _refusal(d: dict) -> str:
+    with pytest.raises(InputError) as exc:
+        parse_trial(d)
+    msg = str(exc.value)
+    assert "\n" not in msg and "'endpoints':" not in msg  # one line, never the whole trial echoed back
+    return msg
+
+
+def test_wrong_control_names_the_field_and_only_its_value():
+    d = _example()
+    d["analysis"]["control"] = "nobody"
+    msg = _refusal(d)
+    assert msg.startswith("`analysis.control` must be")
+    assert "placebo, nmn_300mg_weekly" in msg and msg.endswith("got 'nobody'")
+
+
+def test_duplicate_arm_names_name_the_second_arm():
+    d = _example()
+    d["arms"][1]["name"] = "placebo"
+    msg = _refusal(d)
+    assert msg.startswith("`arms.1.name` must be") and "arms.0.name" in msg and msg.endswith("got 'placebo'")
+
+
+def test_duplicate_endpoint_names_and_two_primaries_name_the_field():
+    d = _example()
+    d["endpoints"][2]["name"] = "response"
+    assert _refusal(d).startswith("`endpoints.2.name`")
+    d = _example()
+    d["endpoints"][3]["primary"] = True
+    assert _refusal(d).startswith("`endpoints.3.primary`")
+
+
+def test_an_active_arm_without_a_dose_names_the_missing_field():
+    d = _example()
+    d["arms"][1].pop("dose")
+    assert _refusal(d).startswith("`arms.1.dose`")
+
+
+@pytest.mark.parametrize(("pool", "n_per_arm"), [(10, 20), (39, 20)])
+def test_a_pool_smaller_than_the_trial_is_refused(pool, n_per_arm):
+    """The trial's own n_per_arm x arms subjects are the pool's first patients (allocation), so
+    `pool` below them cannot be its documented fixed size; before, pool 10 ran as 40."""
+    d = _example()
+    d["population"].update(pool=pool, n_per_arm=n_per_arm)
+    msg = _refusal(d)
+    assert msg.startswith("`population.pool` must be at least") and "= 40" in msg and msg.endswith(f"got {pool}")
+    d["population"].update(pool=40)
+    assert parse_trial(d).pool_size == 40  # exactly the trial's subjects is allowed
+
+
+def test_a_binary_trial_file_names_the_file_and_the_byte(tmp_path):
+    p = tmp_path / "t.toml"
+    p.write_bytes(b'name = "x"\n\xff\xfe\x00\x01')
+    with pytest.raises(InputError) as exc:
+        load_trial(p)
+    msg = str(exc.value)
+    assert msg.startswith("`trial file` must be a UTF-8 text (TOML) file") and "0xff at offset 11" in msg
+    assert "\n" not in msg

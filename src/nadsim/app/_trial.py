@@ -25,8 +25,10 @@ import tomli_w
 from nadsim._errors import InputError
 from nadsim._files import atomic_write_text
 from nadsim.trial import (
+    WORKERS,
     Registry,
     TrialSpec,
+    check_runnable,
     default_workers,
     list_runs,
     parse_trial,
@@ -65,11 +67,11 @@ def _finished(run_id: str, out_dir: Path) -> TrialRun:
 
 
 def _workers(workers: int | None) -> int:
-    """Worker processes: ``None`` for the default (CPU count, at most 8), else 1-256."""
+    """Worker processes: ``None`` for the default (CPU count, at most 8), else :data:`WORKERS`."""
     if workers is None:
         return default_workers()
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
-        raise InputError("workers", "a whole number of worker processes in [1, 256]", workers)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not WORKERS[0] <= workers <= WORKERS[1]:
+        raise InputError("workers", f"a whole number of worker processes in [{WORKERS[0]}, {WORKERS[1]}]", workers)
     return workers
 
 
@@ -89,8 +91,10 @@ def run_trial(spec: TrialSpec, out_dir: Path | str, *, registry: Registry | None
     out = Path(out_dir)
     if (out / "run.json").exists():
         raise InputError("out", "a directory without another run in it", str(out))
+    text = trial_toml(spec)
+    check_runnable(spec)  # refuse before the directory and its trial.toml exist
     out.mkdir(parents=True, exist_ok=True)
-    trial_file = atomic_write_text(out / "trial.toml", trial_toml(spec))
+    trial_file = atomic_write_text(out / "trial.toml", text)
     run_id = _run_trial(trial_file, out, registry=registry, progress=progress, workers=_workers(workers))
     return _finished(run_id, out)
 

@@ -12,8 +12,14 @@ import nadsim.app as app
 from nadsim._errors import InputError
 from nadsim._progress import progress_bar
 from nadsim.cli._app import console
+from nadsim.trial import CHUNK_SIZE, N_PER_ARM, POWER_TARGET, REPLICATES, WORKERS
 
 trial_app = typer.Typer(help="In-silico trials: run, resume after a crash, power, HTML report.", no_args_is_help=True)
+
+
+def _range(lim: tuple[int, int]) -> str:
+    """A closed range as the help shows it, e.g. ``[2, 1000000]``."""
+    return f"[{lim[0]}, {lim[1]}]"
 
 
 def _fmt_n(n: object) -> str:
@@ -53,8 +59,8 @@ def _print_summary(run: app.TrialRun) -> None:
                       + (f"{na['n']}" if na["reached_in_grid"] else na["note"]), highlight=False)
     pr = s.get("placebo_response")
     if pr:
-        console.print(f"placebo response rate (model): {100 * pr['rate']:.1f} % "
-                      f"[{100 * pr['ci'][0]:.1f}, {100 * pr['ci'][1]:.1f}] (trials: 35-40 %)", highlight=False)
+        text = pr.get("comparison") or f"placebo response rate {100 * pr['rate']:.1f} %"  # older summaries
+        console.print(f"model's {text}", highlight=False)
     for w in s.get("warnings", []):
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if s["skipped_endpoints"]:
@@ -64,8 +70,8 @@ def _print_summary(run: app.TrialRun) -> None:
 
 
 def _workers(workers: int | None) -> int | None:
-    if workers is not None and not 1 <= workers <= 256:
-        raise InputError("--workers", "an integer in [1, 256]", workers)
+    if workers is not None and not WORKERS[0] <= workers <= WORKERS[1]:
+        raise InputError("--workers", f"an integer in {_range(WORKERS)}", workers)
     return workers
 
 
@@ -74,10 +80,10 @@ def run_cmd(
     file: Path = typer.Argument(..., help="Trial file (TOML), e.g. examples/trials/nmn-drip-depression.toml."),
     out: Path = typer.Option(..., "--out", help="Output directory (chunks, summary.json, report)."),
     seed: int | None = typer.Option(None, help="Override the trial's seed."),
-    n_per_arm: int | None = typer.Option(None, "--n-per-arm", help="Override subjects per arm."),
-    replicates: int | None = typer.Option(None, help="Override replicate trials per n for power."),
-    chunk_size: int | None = typer.Option(None, "--chunk-size", help="Subjects per stored chunk."),
-    workers: int | None = typer.Option(None, help="Worker processes (default: CPU count, at most 8)."),
+    n_per_arm: int | None = typer.Option(None, "--n-per-arm", help=f"Override subjects per arm, in {_range(N_PER_ARM)}."),
+    replicates: int | None = typer.Option(None, help=f"Override replicate trials per n for power, in {_range(REPLICATES)}."),
+    chunk_size: int | None = typer.Option(None, "--chunk-size", help=f"Subjects per stored chunk, in {_range(CHUNK_SIZE)}."),
+    workers: int | None = typer.Option(None, help=f"Worker processes, in {_range(WORKERS)} (default: CPU count, at most 8)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
 ) -> None:
     """Run a trial file; prints the run id first, then the results."""
@@ -94,7 +100,7 @@ def run_cmd(
 @trial_app.command("resume")
 def resume_cmd(
     run: str = typer.Argument(..., help="Run id printed by `nadsim trial run`, or the run's output directory."),
-    workers: int | None = typer.Option(None, help="Worker processes (default: CPU count, at most 8)."),
+    workers: int | None = typer.Option(None, help=f"Worker processes, in {_range(WORKERS)} (default: CPU count, at most 8)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
 ) -> None:
     """Finish an interrupted run into its original output directory (a lost registry entry is
@@ -121,8 +127,8 @@ def list_cmd() -> None:
 @trial_app.command("power")
 def power_cmd(
     run: str = typer.Argument(..., help="A finished run id or its output directory."),
-    power: float = typer.Option(0.8, "--target", help="Target power."),
-    replicates: int = typer.Option(1000, help="Replicate trials per n."),
+    power: float = typer.Option(0.8, "--target", help=f"Target power, in ({POWER_TARGET[0]:g}, {POWER_TARGET[1]:g})."),
+    replicates: int = typer.Option(1000, help=f"Replicate trials per n, in {_range(REPLICATES)}."),
     grid: str | None = typer.Option(None, help="Comma-separated n per arm (default: the trial's grid)."),
 ) -> None:
     """Power over n from a finished run's digital twins (replicate trials drawn from its pool)."""

@@ -15,14 +15,21 @@ from nadsim.trial._power import n_for_power as n_for_power
 from nadsim.trial._power import power_at as power_at
 from nadsim.trial._power import power_curve as power_curve
 from nadsim.trial._power import replicate_trials as replicate_trials
+from nadsim.trial._registry import RUN_ARG as RUN_ARG
 from nadsim.trial._registry import Registry as Registry
 from nadsim.trial._registry import registry_path as registry_path
 from nadsim.trial._report import write_report as write_report
+from nadsim.trial._run import check_runnable as check_runnable
 from nadsim.trial._run import default_workers as default_workers
 from nadsim.trial._run import resolve_run as resolve_run
 from nadsim.trial._run import resume_trial as resume_trial
 from nadsim.trial._run import run_trial as run_trial
 from nadsim.trial._run import trial_status as trial_status
+from nadsim.trial._spec import CHUNK_SIZE as CHUNK_SIZE
+from nadsim.trial._spec import N_PER_ARM as N_PER_ARM
+from nadsim.trial._spec import POWER_TARGET as POWER_TARGET
+from nadsim.trial._spec import REPLICATES as REPLICATES
+from nadsim.trial._spec import WORKERS as WORKERS
 from nadsim.trial._spec import Endpoint as Endpoint
 from nadsim.trial._spec import TrialSpec as TrialSpec
 from nadsim.trial._spec import load_trial as load_trial
@@ -32,6 +39,12 @@ from nadsim.trial._twins import TwinPool as TwinPool
 from nadsim.trial._twins import true_effect as true_effect
 
 __all__ = [
+    "CHUNK_SIZE",
+    "N_PER_ARM",
+    "POWER_TARGET",
+    "REPLICATES",
+    "RUN_ARG",
+    "WORKERS",
     "Endpoint",
     "PotentialOutcomes",
     "Registry",
@@ -39,6 +52,7 @@ __all__ = [
     "TwinPool",
     "ancova",
     "assurance_curve",
+    "check_runnable",
     "default_workers",
     "holm",
     "interaction_test",

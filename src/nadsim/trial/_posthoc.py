@@ -11,9 +11,10 @@ from nadsim._errors import InputError
 from nadsim._files import atomic_write_text
 from nadsim.trial._lock import lock_holder
 from nadsim.trial._power import n_for_power, power_curve
-from nadsim.trial._registry import Registry
+from nadsim.trial._registry import RUN_ARG, Registry
 from nadsim.trial._results import _measurement, load_chunks
 from nadsim.trial._run import effective_spec, endpoint_outputs, resolve_run, trial_model
+from nadsim.trial._spec import POWER_TARGET, REPLICATES
 from nadsim.trial._twins import PotentialOutcomes, true_effect
 
 __all__ = ["list_runs", "power_from_run"]
@@ -23,14 +24,14 @@ def power_from_run(run: str, *, target: float = 0.8, replicates: int = 1000,
                    grid: list[int] | None = None) -> dict[str, Any]:
     """Power over ``grid`` (default: the trial's) for each active arm against the control, from
     the run's twins; also writes ``power.json`` into the run's directory and returns its content."""
-    if not 0 < target < 1:
-        raise InputError("--target", "a power in (0, 1)", target)
-    if not 20 <= replicates <= 200_000:
-        raise InputError("--replicates", "an integer in [20, 200000]", replicates)
+    if not POWER_TARGET[0] < target < POWER_TARGET[1]:
+        raise InputError("--target", f"a power in ({POWER_TARGET[0]:g}, {POWER_TARGET[1]:g})", target)
+    if not REPLICATES[0] <= replicates <= REPLICATES[1]:
+        raise InputError("--replicates", f"an integer in [{REPLICATES[0]}, {REPLICATES[1]}]", replicates)
     run_id, reg = resolve_run(run)
     row = reg.run(run_id)
     if not str(row["status"]).startswith("complete"):
-        raise InputError("RUN", "a complete run", row["status"], hint=f"`nadsim trial resume {run_id}` first")
+        raise InputError(RUN_ARG, "a complete run", row["status"], hint=f"`nadsim trial resume {run_id}` first")
     spec = effective_spec(row["trial_text"], row["overrides"])
     if grid is not None and (not grid or min(grid) < 3 or max(grid) > 100_000):
         raise InputError("--grid", "subjects per arm, each in [3, 100000]", grid)

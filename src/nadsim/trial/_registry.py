@@ -29,7 +29,11 @@ import pandas as pd
 from nadsim._errors import InputError
 from nadsim._files import atomic_write_bytes
 
-__all__ = ["Registry", "atomic_write_bytes", "atomic_write_parquet", "registry_path", "sha256_file"]
+__all__ = ["RUN_ARG", "Registry", "atomic_write_bytes", "atomic_write_parquet", "registry_path", "sha256_file"]
+
+#: the run argument of `nadsim trial resume/status/power/report` as their help shows it
+#: (typer's metavar of ``run``): every error about a run names it so
+RUN_ARG = "RUN"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -132,7 +136,7 @@ class Registry:
         with self._db() as con:
             r = con.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if r is None:
-            raise InputError("RUN_ID", f"a run in the registry {self.path}", run_id,
+            raise InputError(RUN_ARG, f"a run in the registry {self.path}", run_id,
                              hint="`nadsim trial list` shows the known runs")
         d = dict(r)
         d["overrides"] = json.loads(d["overrides"])

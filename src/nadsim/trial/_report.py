@@ -12,8 +12,21 @@ import pandas as pd
 from nadsim.report._figures import forest_figure, power_figure, timecourse_figure
 from nadsim.report._html import render, translator
 from nadsim.trial._registry import Registry, atomic_write_bytes
+from nadsim.trial._run import effective_spec
 
-__all__ = ["write_report"]
+__all__ = ["endpoint_order", "write_report"]
+
+
+def endpoint_order(names: list[str], primary: str, file_order: list[str]) -> list[str]:
+    """``names`` with the primary endpoint first, then the others in the trial file's order
+    (summary.json stores its keys sorted, so the file's order comes from the spec)."""
+    rank = {n: i for i, n in enumerate(file_order)}
+    rest = sorted((n for n in names if n != primary), key=lambda n: rank.get(n, len(rank)))
+    return ([primary] if primary in names else []) + rest
+
+
+def _in_order(block: dict[str, Any], order: list[str]) -> dict[str, Any]:
+    return {k: block[k] for k in order if k in block} | {k: v for k, v in block.items() if k not in order}
 
 
 def _plot_timecourses(subj: pd.DataFrame, summary: dict[str, Any], path: Path) -> list[str]:
@@ -71,12 +84,16 @@ def write_report(run_id: str, registry: Registry | None = None, *, lang: str = "
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
     images = _plot_timecourses(subj, summary, figs) + _plot_power(summary, figs) + _plot_forest(summary, figs)
+    spec = effective_spec(row["trial_text"], row["overrides"])
+    order = endpoint_order(list(summary["endpoints"]), summary["primary_endpoint"], [e.name for e in spec.endpoints])
+    endpoints = _in_order(summary["endpoints"], order)
+    subgroups = {k: {**b, "endpoints": _in_order(b["endpoints"], order)} for k, b in summary["subgroups"].items()}
     page = render("trial.html.j2", lang=lang, trial=summary["trial"], disclaimer=summary["disclaimer"], run_id=run_id,
                   seed=summary["seed"], model=summary["model"], model_hash=summary["model_hash"],
                   n_per_arm=summary["n_per_arm"], arms=list(summary["arms"].items()),
-                  endpoints=list(summary["endpoints"].items()), primary=summary["primary_endpoint"],
+                  endpoints=list(endpoints.items()), primary=summary["primary_endpoint"],
                   noise={k: _noise_text(b.get("noise")) for k, b in summary["endpoints"].items()},
-                  subgroups=list(summary["subgroups"].items()), power=list(summary["power"].values()),
+                  subgroups=list(subgroups.items()), power=list(summary["power"].values()),
                   warnings=summary.get("warnings", []), placebo_response=summary.get("placebo_response"),
                   skipped=list(summary["skipped_endpoints"].items()), figures=images,
                   footer=translator(lang)("report.footer.trial", version=summary.get("nadsim_version", "")))

@@ -32,12 +32,18 @@ from nadsim.trial._registry import Registry, atomic_write_bytes, atomic_write_pa
 from nadsim.trial._spec import Endpoint, TrialSpec
 from nadsim.trial._twins import PotentialOutcomes, TwinPool, true_effect
 
-__all__ = ["PLACEBO_RESPONSE_RANGE", "SMALL_SUBGROUP_ARM", "finalize", "load_chunks", "observed_endpoints"]
+__all__ = ["PLACEBO_RESPONSE_RANGE", "PLACEBO_RESPONSE_SOURCE", "PLACEBO_RESPONSE_WEEKS", "SMALL_SUBGROUP_ARM",
+           "finalize", "load_chunks", "observed_endpoints", "placebo_comparison"]
 
 #: placebo response (>= 50 % drop) in antidepressant RCTs, 35-40 %: Furukawa 2016 Lancet
 #: Psychiatry (252 trials, 26,324 placebo patients), ../shared/data/kinetics.csv row
 #: "placebo response rate (>=50% reduction)". A check on the model, never a tuning target.
 PLACEBO_RESPONSE_RANGE = (0.35, 0.40)
+PLACEBO_RESPONSE_SOURCE = "Furukawa 2016 Lancet Psychiatry, doi:10.1016/S2215-0366(16)30307-8 (kinetics.csv)"
+#: the trial length that range is read at here: acute trials, the model's placebo response set
+#: against it at 8 weeks (HAMD_pbo_ref note, library/mechanisms/parameters.toml); Furukawa's
+#: rate rises with length (RR 1.03 per extra week, kinetics.csv), so a shorter trial is not compared
+PLACEBO_RESPONSE_WEEKS = 8.0
 #: the placebo response rate is read as its expectation over rater error: each pool patient's
 #: response is averaged over this many independent error draws (one draw of 1000 patients moves
 #: the rate by +/- 1.5 percentage points, SD, on its own)
@@ -298,7 +304,8 @@ def _placebo_validation(twin: TwinPool, rate: float) -> list[dict[str, Any]]:
     stone = [_stone_rate(twin.base, sd) for sd in (4.0, 6.0)]
     return [
         {"source": "Furukawa 2016 Lancet Psychiatry, PMID:27726982 (kinetics.csv)", "data": "shared",
-         "quantity": "placebo response rate, 252 trials since 1991", "reported": [0.35, 0.40], "model": rate},
+         "quantity": "placebo response rate, 252 trials since 1991", "reported": list(PLACEBO_RESPONSE_RANGE),
+         "model": rate},
         {"source": "PMC3280655, review of antidepressant trial reports (kinetics.csv)", "data": "shared",
          "quantity": "crude placebo response rate (drug 54 %)", "reported": 0.37, "model": rate},
         {"source": "Ann Pharmacother 2003;37:1891, PMID:14632596 (PubMed abstract, search tool)", "data": "validation",
@@ -333,22 +340,49 @@ def _placebo_response(spec: TrialSpec, po: PotentialOutcomes, outputs: list[str]
                                                "n_patients": int((~severe).sum())},
                    f"HAMD0 >= {SEVERE_HAMD:g}": {"rate": float(p[severe].mean()) if severe.any() else None,
                                                 "n_patients": int(severe.sum())}}
-    inside = PLACEBO_RESPONSE_RANGE[0] <= rate <= PLACEBO_RESPONSE_RANGE[1]
+    weeks = float(_visit_h(spec, e)) / 168.0
+    text, inside, warn_it = placebo_comparison(rate, lo, hi, weeks, spec.analysis.level)
     res = {"endpoint": e.name, "arm": spec.control, "rate": rate, "ci": [lo, hi], "n_patients": n,
            "rater_draws": RATER_DRAWS, "rate_one_error_draw": one_draw,
            "baseline_mean": float(twin.base.mean()), "by_baseline": by_baseline,
            "validation": _placebo_validation(twin, rate),
-           "expected": list(PLACEBO_RESPONSE_RANGE), "within_expected": inside,
-           "source": "Furukawa 2016 Lancet Psychiatry, doi:10.1016/S2215-0366(16)30307-8 (kinetics.csv)",
+           "expected": list(PLACEBO_RESPONSE_RANGE), "expected_weeks": PLACEBO_RESPONSE_WEEKS, "visit_weeks": weeks,
+           "within_expected": inside, "comparison": text, "source": PLACEBO_RESPONSE_SOURCE,
            "note": ("the model's own rate (not tuned), averaged over rater error; the interval is over patients. "
                     "It falls with baseline severity (Kirsch 2008): see by_baseline")}
-    if not inside:
-        msg = (f"placebo response rate {100 * rate:.1f} % ({100 * spec.analysis.level:g} % CI {100 * lo:.1f}-{100 * hi:.1f} %, mean baseline "
-               f"HAM-D {twin.base.mean():.1f}) is outside the 35-40 % of antidepressant trials (Furukawa 2016); "
-               "effects relative to placebo inherit this")
+    if warn_it:
+        msg = f"{text} (mean baseline HAM-D {twin.base.mean():.1f}); effects relative to placebo inherit this"
         res["warning"] = msg
         warn.append(msg)
     return res
+
+
+def _visit_h(spec: TrialSpec, e: Endpoint) -> float:
+    return float(spec.visit_times()[spec.visit_index(e)])
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def placebo_comparison(rate: float, lo: float, hi: float, weeks: float, level: float) -> tuple[str, bool | None, bool]:
+    """The placebo response rate (point, ``level`` interval) against :data:`PLACEBO_RESPONSE_RANGE`,
+    worded by what is true: ``(text, point inside the range or None when not compared, warn)``.
+    Warns only when the whole interval lies outside the range; a response read before
+    :data:`PLACEBO_RESPONSE_WEEKS` is not compared (the range is for trials of that length)."""
+    a, b = PLACEBO_RESPONSE_RANGE
+    ref = f"{100 * a:g}-{100 * b:g} % of {PLACEBO_RESPONSE_WEEKS:g}-week antidepressant trials (Furukawa 2016)"
+    ci = f"{100 * level:g} % CI {100 * lo:.1f}-{100 * hi:.1f} %"
+    got = f"placebo response rate {_pct(rate)} ({ci}) at week {weeks:g}"
+    if weeks < PLACEBO_RESPONSE_WEEKS - 1e-9:
+        return f"{got}: not compared, the {ref} is for trials of {PLACEBO_RESPONSE_WEEKS:g} weeks", None, False
+    inside = a <= rate <= b
+    if inside:
+        return f"{got}: inside the {ref}", True, False
+    side = "below" if rate < a else "above"
+    if hi < a or lo > b:
+        return f"{got}: {side} the {ref}, its whole interval outside it", False, True
+    return f"{got}: point {side} the {ref}, but its interval overlaps it", False, False
 
 
 def _design(spec: TrialSpec, po: PotentialOutcomes, draws: list[PotentialOutcomes], primary: Endpoint, outputs: list[str],

@@ -9,6 +9,7 @@ same bytes, and a resumed run ends with the same results as an uninterrupted one
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import json
 import os
 import secrets
@@ -33,10 +34,10 @@ from nadsim.population._chunks import ChunkJob, sidecar_path, simulate_chunk
 from nadsim.population._covariates import KEY_ALLOCATION
 from nadsim.population._memory import machine_memory_bytes
 from nadsim.trial._lock import RunLock, lock_holder
-from nadsim.trial._registry import Registry, atomic_write_bytes, sha256_file
-from nadsim.trial._spec import TrialSpec, parse_trial
+from nadsim.trial._registry import RUN_ARG, Registry, atomic_write_bytes, sha256_file
+from nadsim.trial._spec import TrialSpec, parse_trial, read_trial_text, toml_data
 
-__all__ = ["Chunk", "allocation", "effective_spec", "plan", "resolve_run", "resume_trial", "run_trial",
+__all__ = ["Chunk", "allocation", "check_runnable", "effective_spec", "plan", "resolve_run", "resume_trial", "run_trial",
            "trial_model", "trial_status"]
 
 ProgressFn = Callable[[int, int], None]
@@ -44,9 +45,8 @@ ProgressFn = Callable[[int, int], None]
 
 # ------------------------------------------------------------------ spec and model
 def effective_spec(text: str, overrides: dict[str, Any]) -> TrialSpec:
-    import tomllib
-
-    data = tomllib.loads(text)
+    """The trial file's text with the run's overrides applied, validated as a whole."""
+    data = toml_data(text)
     if overrides.get("seed") is not None:
         data["seed"] = int(overrides["seed"])
     if overrides.get("n_per_arm") is not None:
@@ -93,20 +93,34 @@ def population_models(spec: TrialSpec, model: Model) -> tuple[CovariateModel, Va
 
 
 def endpoint_outputs(spec: TrialSpec, model: Model) -> tuple[list[str], dict[str, str]]:
-    """Outputs the trial needs and endpoints skipped because the model lacks their output."""
-    rules = {r.name for r in model.rules} | set(model.state_names)
+    """Outputs the trial needs, in file order, and the endpoints skipped (none: an endpoint on
+    an output the model lacks is refused, naming its field, before anything runs; the empty
+    dict keeps the summary's ``skipped_endpoints`` for its readers)."""
+    known = [r.name for r in model.rules]
+    states = set(model.state_names)
     outs: list[str] = []
-    skipped: dict[str, str] = {}
-    for e in spec.endpoints:
-        if e.output in rules:
-            if e.output not in outs:
-                outs.append(e.output)
-        else:
-            skipped[e.name] = f"model '{model.name}' has no output '{e.output}'"
-    if not outs:
-        raise InputError("endpoints", f"at least one endpoint on an output of model '{model.name}'",
-                         [e.output for e in spec.endpoints])
-    return outs, skipped
+    for i, e in enumerate(spec.endpoints):
+        if e.output not in known and e.output not in states:
+            close = difflib.get_close_matches(e.output, [*known, *states], n=3)
+            raise InputError(f"endpoints.{i}.output",
+                             f"an output of model '{model.name}': one of {', '.join(known)} "
+                             f"(or one of its {len(states)} state variables)", e.output,
+                             hint=f"Did you mean {' or '.join(close)}?" if close else "")
+        if e.output not in outs:
+            outs.append(e.output)
+    return outs, {}
+
+
+def check_runnable(spec: TrialSpec) -> Model:
+    """Every check that can refuse ``spec`` before anything is simulated or written: memory,
+    the model's outputs, the population and the assurance draws. Returns the trial's model."""
+    check_memory(spec)
+    model = trial_model(spec.model)
+    endpoint_outputs(spec, model)
+    cov, var, unc = population_models(spec, model)
+    draw_values(spec, model)
+    sample_population(model=model, seed=spec.seed, subjects=[0], covariates=cov, variability=var, uncertainty=unc)
+    return model
 
 
 # ------------------------------------------------------------------ plan
@@ -188,18 +202,11 @@ def run_trial(trial_file: Path | str, out_dir: Path | str, *, seed: int | None =
               progress: ProgressFn | None = None, on_start: Callable[[str], None] | None = None,
               registry: Registry | None = None) -> str:
     """Start a new run; returns its id after the run is complete."""
-    from nadsim.trial._spec import load_trial
-
-    _, text, sha = load_trial(trial_file)
+    text, sha = read_trial_text(trial_file)
     overrides = {"seed": seed, "n_per_arm": n_per_arm, "replicates": replicates, "chunk_size": chunk_size}
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    spec = effective_spec(text, overrides)
-    check_memory(spec)
-    model = trial_model(spec.model)
-    endpoint_outputs(spec, model)
-    cov, var, unc = population_models(spec, model)  # fail before any simulation on a bad population
-    draw_values(spec, model)
-    sample_population(model=model, seed=spec.seed, subjects=[0], covariates=cov, variability=var, uncertainty=unc)
+    spec = effective_spec(text, overrides)  # the file with its overrides, validated as one trial
+    model = check_runnable(spec)  # fails before any directory is made
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "run.json"
@@ -230,7 +237,7 @@ def resolve_run(target: str | Path, registry: Registry | None = None) -> tuple[s
     path = Path(target).expanduser()
     if not (path / "run.json").is_file():
         if path.exists() or os.sep in str(target):
-            raise InputError("RUN", "a run id or a run's output directory (with run.json)", str(target))
+            raise InputError(RUN_ARG, "a run id or a run's output directory (with run.json)", str(target))
         reg.run(str(target))
         return str(target), reg
     meta = json.loads((path / "run.json").read_text(encoding="utf-8"))

@@ -22,7 +22,16 @@ from nadsim._units import parse_quantity
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.population import CovariateModel
 
-__all__ = ["Arm", "Assurance", "Endpoint", "Subgroup", "TrialSpec", "load_trial", "parse_trial"]
+__all__ = ["CHUNK_SIZE", "N_PER_ARM", "POWER_TARGET", "REPLICATES", "WORKERS", "Arm", "Assurance", "Endpoint",
+           "Subgroup", "TrialSpec", "load_trial", "parse_trial", "read_trial_text"]
+
+#: allowed ranges (closed), shared by the trial file's validation and the CLI's help text
+N_PER_ARM = (2, 1_000_000)
+REPLICATES = (20, 200_000)
+CHUNK_SIZE = (1, 100_000)
+WORKERS = (1, 256)
+#: target power or assurance: an open interval
+POWER_TARGET = (0.0, 1.0)
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 _WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>|==|!=)\s*([-+0-9.eE]+)\s*$")
@@ -50,10 +59,12 @@ class Arm(BaseModel):
 
     @model_validator(mode="after")
     def _regimen_or_placebo(self) -> Arm:
-        if not self.placebo and (self.compound is None or self.route is None or self.dose is None):
-            raise ValueError("an active arm needs `compound`, `route` and `dose` (or set `placebo = true`)")
+        missing = [k for k in ("compound", "route", "dose") if getattr(self, k) is None]
+        if not self.placebo and missing:
+            raise InputError(missing[0], "given: an active arm needs `compound`, `route` and `dose` "
+                                         "(or set `placebo = true`)")
         if self.placebo and self.compound is not None:
-            raise ValueError("a placebo arm takes no `compound`")
+            raise InputError("compound", "absent: a placebo arm takes no `compound`", self.compound)
         return self
 
     def regimen(self) -> Regimen:
@@ -146,7 +157,7 @@ class Population(BaseModel):
     which the replicate trials draw different patients per arm."""
 
     model_config = _STRICT
-    n_per_arm: int = Field(100, ge=2, le=1_000_000)
+    n_per_arm: int = Field(100, ge=N_PER_ARM[0], le=N_PER_ARM[1])
     pool: int | None = Field(None, ge=4, le=1_000_000)
     covariates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     variability: dict[str, float] | None = None
@@ -176,8 +187,8 @@ class Assurance(BaseModel):
 class Power(BaseModel):
     model_config = _STRICT
     n_grid: list[int] = Field(default_factory=lambda: [20, 40, 60, 80, 100, 150, 200, 300])
-    replicates: int = Field(500, ge=20, le=200_000)
-    target: float = Field(0.8, gt=0.0, lt=1.0)
+    replicates: int = Field(500, ge=REPLICATES[0], le=REPLICATES[1])
+    target: float = Field(0.8, gt=POWER_TARGET[0], lt=POWER_TARGET[1])
 
     @field_validator("n_grid")
     @classmethod
@@ -193,7 +204,7 @@ class Solver(BaseModel):
     atol: float = Field(1e-8, gt=0.0, lt=1e-2)
     backend: Literal["native", "scipy", "jax", "numpy"] = "native"  # numpy: the former name of scipy
     device: Literal["cpu", "gpu"] = "cpu"
-    chunk_size: int = Field(10, ge=1, le=100_000)
+    chunk_size: int = Field(10, ge=CHUNK_SIZE[0], le=CHUNK_SIZE[1])
 
 
 class TrialSpec(BaseModel):
@@ -217,17 +228,22 @@ class TrialSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrialSpec:
+        # InputError names the exact field; parse_trial passes it on as it is
         names = [a.name for a in self.arms]
-        if len(set(names)) != len(names):
-            raise ValueError(f"arm names must be unique; got {names}")
-        control = self.analysis.control or self.arms[0].name
-        if control not in names:
-            raise ValueError(f"analysis.control must name an arm ({', '.join(names)}); got {control!r}")
-        en = [e.name for e in self.endpoints]
-        if len(set(en)) != len(en):
-            raise ValueError(f"endpoint names must be unique; got {en}")
-        if sum(e.primary for e in self.endpoints) > 1:
-            raise ValueError("at most one endpoint may be `primary`")
+        _unique("arms", names)
+        if self.analysis.control is not None and self.analysis.control not in names:
+            raise InputError("analysis.control", f"the name of an arm: one of {', '.join(names)}", self.analysis.control)
+        _unique("endpoints", [e.name for e in self.endpoints])
+        primaries = [i for i, e in enumerate(self.endpoints) if e.primary]
+        if len(primaries) > 1:
+            raise InputError(f"endpoints.{primaries[1]}.primary",
+                             f"false: at most one endpoint may be primary (endpoints.{primaries[0]} is)", True)
+        n_trial = self.population.n_per_arm * len(self.arms)
+        if self.population.pool is not None and self.population.pool < n_trial:
+            # the trial's own subjects are the pool's first n_per_arm x arms patients (allocation)
+            raise InputError("population.pool", f"at least n_per_arm x arms = {self.population.n_per_arm} x "
+                                                f"{len(self.arms)} = {n_trial} (the trial's subjects are drawn from "
+                                                f"the pool; leave it out for 2 x {n_trial})", self.population.pool)
         return self
 
     # ---------------------------------------------------------------- derived views
@@ -237,9 +253,9 @@ class TrialSpec(BaseModel):
 
     @property
     def pool_size(self) -> int:
-        """Virtual patients of the super-population (at least the trial's own subjects)."""
-        n_trial = self.population.n_per_arm * len(self.arms)
-        return max(self.population.pool or 2 * n_trial, n_trial)
+        """Virtual patients of the super-population: ``pool``, else twice the trial's own subjects
+        (a ``pool`` below them is refused by the validation)."""
+        return self.population.pool or 2 * self.population.n_per_arm * len(self.arms)
 
     def memory_estimate_bytes(self) -> int:
         """Peak memory of a run, estimated before it starts: the long table of every twin's
@@ -312,32 +328,65 @@ class TrialSpec(BaseModel):
         return next((e for e in self.endpoints if e.primary), self.endpoints[0])
 
 
+def _unique(kind: str, names: list[str]) -> None:
+    """Refuse the second of two equal names, naming its field (``arms.1.name``)."""
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        if n in seen:
+            raise InputError(f"{kind}.{i}.name", f"a name no other entry of `{kind}` has ({kind}.{seen[n]}.name "
+                                                 "is the same)", n)
+        seen[n] = i
+
+
 def _loc(err: Any) -> str:
-    return ".".join(str(x) for x in err.get("loc", ())) or "trial"
+    return ".".join(str(x) for x in err.get("loc", ()))
+
+
+def _input_error(exc: ValidationError) -> InputError:
+    """The first problem of ``exc`` as one line: its field, what is allowed, the offending value only."""
+    errors = exc.errors()
+    e, loc = errors[0], _loc(errors[0])
+    more = f" ({len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    cause = (e.get("ctx") or {}).get("error")
+    if isinstance(cause, InputError):  # raised by our validators with the exact field
+        return InputError(f"{loc}.{cause.field}" if loc else cause.field, cause.expected + more, cause.got)
+    msg = str(e.get("msg", "")).removeprefix("Value error, ").removeprefix("Input should be ")
+    msg = {"Field required": "present (it is required)",
+           "Extra inputs are not permitted": "a known field (no such field in a trial file)"}.get(msg, msg)
+    return InputError(loc or "trial", msg + more, e.get("input") if e["type"] != "missing" else None)
 
 
 def parse_trial(data: dict[str, Any]) -> TrialSpec:
     try:
         spec = TrialSpec.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        more = f" ({len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        msg = str(e.get("msg", "")).removeprefix("Value error, ").removeprefix("Input should be ")
-        msg = {"Field required": "present (it is required)",
-               "Extra inputs are not permitted": "a known field (no such field in a trial file)"}.get(msg, msg)
-        raise InputError(_loc(e) if e.get("loc") else "trial", msg + more, e.get("input") if e["type"] != "missing" else None) from None
+        raise _input_error(exc) from None
     return spec.check()
+
+
+def read_trial_text(path: Path | str) -> tuple[str, str]:
+    """A trial file's text (UTF-8) and its sha256, unparsed."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError("trial file", "a readable TOML file", f"{path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("trial file", "a UTF-8 text (TOML) file",
+                         f"{path}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8") from None
+    return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def toml_data(text: str, path: Path | str = "trial file") -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError("trial file", "valid TOML", f"{path}: {exc}") from None
 
 
 def load_trial(path: Path | str) -> tuple[TrialSpec, str, str]:
     """Read and validate a trial file; returns ``(spec, text, sha256 of text)``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError("trial file", "a readable TOML file", f"{path}: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError("trial file", "valid TOML", f"{path}: {exc}") from None
-    return parse_trial(data), text, hashlib.sha256(text.encode()).hexdigest()
+    text, sha = read_trial_text(path)
+    return parse_trial(toml_data(text, path)), text, sha
