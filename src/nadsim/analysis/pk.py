@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from nadsim.report._labels import auc_unit
+
 __all__ = ["NAD_POOLS", "summarize"]
 
 NAD_POOLS = ("whole_blood_NAD", "pbmc_NAD", "plasma_NAD", "liver_NAD", "muscle_NAD", "brain_NAD")
@@ -69,7 +71,7 @@ def summarize(ds: xr.Dataset, variables: Sequence[str] = NAD_POOLS, *,
             "end_change": float(r[-1]),
             "end_change_pct": _pct(float(r[-1]), float(ref[-1])),
             "auc_change": float(np.trapezoid(r, t)),
-            "auc_unit": f"{unit}*h" if unit and unit != "dimensionless" else "h",
+            "auc_unit": auc_unit(v, unit),  # e.g. (HAM-D-17 points)*h: a rating's AUC is not hours
             "reference": "undosed baseline orbit" if reference is not None else "t = 0",
         })
     return pd.DataFrame(rows)
