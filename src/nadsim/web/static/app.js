@@ -654,6 +654,11 @@ async function main() {
   if (!["en", "ja"].includes(lang)) lang = "en";
   await loadDict("en");
   S.meta = await (await api("/api/meta")).json();
+  // the default patient is the API's (the model's own covariates, as `nadsim simulate` uses them)
+  const p = S.meta.defaults.profile;
+  for (const [id, key] of [["#age", "age_y"], ["#weight", "weight_kg"], ["#crp", "crp_mg_L"], ["#hamd", "hamd"], ["#psqi", "psqi"]]) {
+    $(id).value = p[key];
+  }
   $("#samples").max = S.meta.limits.max_samples;
   if (!S.meta.capabilities.uncertainty) { $("#samples").disabled = true; $("#samples-note").hidden = false; $("#samples-hint").hidden = true; }
   initTrials();
