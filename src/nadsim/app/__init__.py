@@ -27,6 +27,7 @@ if _typing.TYPE_CHECKING:
     from nadsim.app._measure import MeasureRequest as MeasureRequest
     from nadsim.app._measure import MeasureResult as MeasureResult
     from nadsim.app._measure import measure as measure
+    from nadsim.app._patient import IMPROVES_DOWNWARD as IMPROVES_DOWNWARD
     from nadsim.app._patient import INTERVAL_OUTPUTS as INTERVAL_OUTPUTS
     from nadsim.app._patient import PATIENT_TOLERANCES as PATIENT_TOLERANCES
     from nadsim.app._patient import PatientRequest as PatientRequest
@@ -69,6 +70,7 @@ _LAZY = {
     "AuditRequest": "nadsim.app._claims",
     "CalibrateRequest": "nadsim.app._calibrate",
     "CalibrationRun": "nadsim.app._calibrate",
+    "IMPROVES_DOWNWARD": "nadsim.app._patient",
     "INTERVAL_OUTPUTS": "nadsim.app._patient",
     "PATIENT_TOLERANCES": "nadsim.app._patient",
     "MeasureRequest": "nadsim.app._measure",
@@ -120,6 +122,7 @@ _LAZY = {
 __getattr__, __dir__ = _lazy_face(__name__, _LAZY)
 
 __all__ = [
+    "IMPROVES_DOWNWARD",
     "INTERVAL_OUTPUTS",
     "PATIENT_TOLERANCES",
     "AttributeRequest",

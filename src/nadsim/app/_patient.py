@@ -22,8 +22,12 @@ from nadsim.library import PROFILE_RANGES, get_model, with_trial_arm
 from nadsim.model import Model
 from nadsim.simulate import PRESETS, Tolerances, simulate
 
-__all__ = ["INTERVAL_OUTPUTS", "PATIENT_TOLERANCES", "PatientRequest", "PatientRuns", "default_profile",
+__all__ = ["IMPROVES_DOWNWARD", "INTERVAL_OUTPUTS", "PATIENT_TOLERANCES", "PatientRequest", "PatientRuns", "default_profile",
            "default_weight_kg", "patient_profile", "simulate_patient"]
+
+#: symptom scores, where a fall is an improvement: a face shows their change as "negative =
+#: improvement" (and the claims and ``nadsim measure`` their *benefit*, the fall, as positive)
+IMPROVES_DOWNWARD = ("HAMD", "PHQ9")
 
 #: the solver tolerances of one patient's runs on every face (``nadsim simulate``, ``nadsim demo``,
 #: the web page): the engine's "default" preset, rtol 1e-8. The web ran at rtol 1e-6 "for

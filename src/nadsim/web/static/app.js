@@ -389,7 +389,8 @@ function renderSummary() {
   $("#summary").innerHTML = head + body;
   const m = S.result.metadata;
   $("#run-meta").textContent = t("run.meta", { model: m.model, points: m.n_points, secs: m.compute_s.toFixed(2) });
-  $("#summary-note").textContent = t("summary.reference");
+  // in a trial context the reference run is the placebo arm (nadsim.app.simulate_regimen)
+  $("#summary-note").textContent = t(m.applied.trial_context ? "summary.reference.trial" : "summary.reference");
 }
 
 function renderIntervals() {
