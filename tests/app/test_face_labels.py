@@ -22,7 +22,7 @@ from nadsim.evidence._claims import AuditResult, ClaimCheck, _unit, render_claim
 from nadsim.library import get_model
 
 REG = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="100 mL at 5 mL/min")
-SIGN = "negative = improvement"
+SIGN = "(< 0 = improvement)"
 
 
 def _printed(fn, *args, **kwargs) -> str:
@@ -40,9 +40,8 @@ def test_simulate_tables_name_their_reference_and_the_hamd_sign():
     _, runs = sim_cli.run_patient(app.PatientRequest(REG, np.linspace(0.0, 48.0, 9)), progress=False)
     text = _printed(sim_cli.print_tables, runs, REG)
     assert "change vs no treatment" not in text  # the placebo arm's natural course is not "no treatment"
-    assert "change vs undosed (no drip, no visits)" in text
-    assert "of which any drip (placebo arm - undosed)" in text
-    assert "of which the compound (dosed - placebo arm)" in text
+    assert "change vs undosed" in text and "of which any drip" in text and "of which the compound" in text
+    assert "undosed: no drip, no visits; any drip: placebo arm - undosed; the compound: dosed - placebo arm" in text
     hamd = next(line for line in text.splitlines() if " HAMD " in line)
     assert SIGN in hamd
 
@@ -67,9 +66,9 @@ def test_attribute_names_its_reference_and_the_hamd_sign():
     assert runs[0].exit_code == 0, runs[0].output
     assert "from the same patient untreated" not in text
     assert "against the same patient not in a treatment arm (no drip, no visits" in text
-    assert "total change (dosed - untreated)" in text
-    assert "(placebo arm - untreated)" in text and "compound (dosed - placebo arm)" in text
-    assert SIGN in next(line for line in text.splitlines() if " HAMD " in line)
+    assert ("total change: dosed - untreated; any drip (placebo response and natural course): placebo arm - untreated; "
+            "compound: dosed - placebo arm") in text
+    assert "; HAMD in points, < 0 = improvement" in text.splitlines()[0]
 
 
 def test_claims_state_that_their_ham_d_numbers_are_improvements():

@@ -131,17 +131,18 @@ def attribute(
     res = attribute_verb(AttributeRequest(regimen, times, outputs=tuple(output), profile=_profile(crp, hamd, age, sleep)))
     # the reference is the same patient outside a treatment arm (no drip, no visits): in the
     # model the placebo response and the natural course start at trial entry (the first drip)
+    scores = [a.output for a in res if a.output in IMPROVES_DOWNWARD]
+    sign = f"; {', '.join(scores)} in points, < 0 = improvement" if scores else ""
     tab = Table(title=f"Change at {until_h:g} h against the same patient not in a treatment arm (no drip, no visits; "
-                      f"{regimen.describe()})")
-    cols = ("output", "unit", "total change (dosed - untreated)",
-            "any drip: placebo response and natural course (placebo arm - untreated)",
-            "compound (dosed - placebo arm)", "compound: metabolome only", *(f"compound: grade {g}" for g in GRADE_ORDER))
+                      f"{regimen.describe()}){sign}",
+                caption="total change: dosed - untreated; any drip (placebo response and natural course): "
+                        "placebo arm - untreated; compound: dosed - placebo arm")
+    cols = ("output", "unit", "total change", "any drip", "compound", "compound: metabolome only",
+            *(f"compound: grade {g}" for g in GRADE_ORDER))
     for col in cols:
         tab.add_column(col, justify="left" if col == "output" else "right", overflow="fold")
     for a in res:
-        unit = a.unit.replace("dimensionless", "")
-        if a.output in IMPROVES_DOWNWARD:
-            unit = "points (negative = improvement)"
+        unit = "points" if a.output in IMPROVES_DOWNWARD else a.unit.replace("dimensionless", "")
         tab.add_row(a.output, unit, f"{a.total:+.4g}", f"{a.context:+.4g}",
                     f"{a.compound:+.4g}", *[f"{a.parts[k]:+.3g}" for k in ("metabolome", *GRADE_ORDER)])
     console.print(tab)

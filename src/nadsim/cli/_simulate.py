@@ -131,15 +131,17 @@ def print_tables(runs: dict, regimen: Regimen) -> None:
     if markers:
         pbo = runs.get("placebo")
         mt = Table(title="Pathway markers and depression score at the end: change from the same patient undosed, "
-                         "same times (research model, not medical advice)")
-        cols = ["marker", "unit", "baseline", "end", "change vs undosed (no drip, no visits)"]
+                         "same times (research model, not medical advice)",
+                   caption="undosed: no drip, no visits; any drip: placebo arm - undosed; "
+                           "the compound: dosed - placebo arm" if pbo is not None else "undosed: no drip, no visits")
+        cols = ["marker", "unit", "baseline", "end", "change vs undosed"]
         if pbo is not None:
-            cols += ["of which any drip (placebo arm - undosed)", "of which the compound (dosed - placebo arm)"]
+            cols += ["of which any drip", "of which the compound"]
         for col in cols:
             mt.add_column(col, justify="left" if col == "marker" else "right")
         for v in markers:
             y, y0 = ds[v].values, ref[v].values
-            unit = "points (negative = improvement)" if v in IMPROVES_DOWNWARD else ds[v].attrs.get("units", "")
+            unit = "points (< 0 = improvement)" if v in IMPROVES_DOWNWARD else ds[v].attrs.get("units", "")
             row = [v, unit.replace("dimensionless", ""), _g(y0[0]), _g(y[-1]),
                    _g(y[-1] - y0[-1], "+.3g")]
             if pbo is not None:
@@ -287,7 +289,7 @@ def show_intervals(iv: Any, grid: np.ndarray, *, fmt: str) -> None:
         tab.add_column(col)
     for v in names:
         lvl, chg = iv[v].values[:, -1], iv[f"change_{v}"].values[:, -1]
-        unit = "points (negative = improvement)" if v in IMPROVES_DOWNWARD else str(iv[v].attrs.get("units", ""))
+        unit = "points (< 0 = improvement)" if v in IMPROVES_DOWNWARD else str(iv[v].attrs.get("units", ""))
         tab.add_row(v, unit.replace("dimensionless", ""), _g(lvl[1]),
                     f"{_g(lvl[0])} to {_g(lvl[2])}", _g(chg[1], "+.4g"), f"{_g(chg[0], '+.4g')} to {_g(chg[2], '+.4g')}")
     console.print(tab)
