@@ -41,8 +41,9 @@ async def test_health_meta_and_openapi(client):
 
 
 async def test_simulate_article_regimen_matches_library(client, article):
-    """The API returns the library's numbers: whole-blood NAD+ at rtol 1e-6 (web) vs 1e-8 (library
-    default) agrees to 1e-4 relative, the web layer adds nothing of its own."""
+    """The API returns the library's numbers: whole-blood NAD+ of the web's default patient
+    against the library's default model, both at rtol 1e-8, agrees to 1e-4 relative (the web
+    layer adds nothing of its own)."""
     from nadsim.dosing import parse_regimen
     from nadsim.simulate import simulate
 

@@ -27,9 +27,13 @@ if _typing.TYPE_CHECKING:
     from nadsim.app._measure import MeasureRequest as MeasureRequest
     from nadsim.app._measure import MeasureResult as MeasureResult
     from nadsim.app._measure import measure as measure
+    from nadsim.app._patient import IMPROVES_DOWNWARD as IMPROVES_DOWNWARD
     from nadsim.app._patient import INTERVAL_OUTPUTS as INTERVAL_OUTPUTS
+    from nadsim.app._patient import PATIENT_TOLERANCES as PATIENT_TOLERANCES
     from nadsim.app._patient import PatientRequest as PatientRequest
     from nadsim.app._patient import PatientRuns as PatientRuns
+    from nadsim.app._patient import default_profile as default_profile
+    from nadsim.app._patient import default_weight_kg as default_weight_kg
     from nadsim.app._patient import patient_profile as patient_profile
     from nadsim.app._patient import simulate_patient as simulate_patient
     from nadsim.app._population import PopulationRequest as PopulationRequest
@@ -66,7 +70,9 @@ _LAZY = {
     "AuditRequest": "nadsim.app._claims",
     "CalibrateRequest": "nadsim.app._calibrate",
     "CalibrationRun": "nadsim.app._calibrate",
+    "IMPROVES_DOWNWARD": "nadsim.app._patient",
     "INTERVAL_OUTPUTS": "nadsim.app._patient",
+    "PATIENT_TOLERANCES": "nadsim.app._patient",
     "MeasureRequest": "nadsim.app._measure",
     "MeasureResult": "nadsim.app._measure",
     "PatientRequest": "nadsim.app._patient",
@@ -88,6 +94,8 @@ _LAZY = {
     "calibrate": "nadsim.app._calibrate",
     "claim_catalogue": "nadsim.app._claims",
     "default_parameters": "nadsim.app._sensitivity",
+    "default_profile": "nadsim.app._patient",
+    "default_weight_kg": "nadsim.app._patient",
     "measure": "nadsim.app._measure",
     "patient_model": "nadsim.app._regimen",
     "patient_profile": "nadsim.app._patient",
@@ -114,7 +122,9 @@ _LAZY = {
 __getattr__, __dir__ = _lazy_face(__name__, _LAZY)
 
 __all__ = [
+    "IMPROVES_DOWNWARD",
     "INTERVAL_OUTPUTS",
+    "PATIENT_TOLERANCES",
     "AttributeRequest",
     "AuditRequest",
     "CalibrateRequest",
@@ -140,6 +150,8 @@ __all__ = [
     "calibrate",
     "claim_catalogue",
     "default_parameters",
+    "default_profile",
+    "default_weight_kg",
     "list_trial_runs",
     "measure",
     "patient_model",

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from nadsim._errors import InputError
 from nadsim.analysis.value import (
     CYTOKINE_CONSTRAINTS,
@@ -41,10 +43,27 @@ class MeasureRequest:
 @dataclass(frozen=True)
 class MeasureResult:
     """``draws``: the joint draws (for figures); ``payload``: the result as JSON-able data
-    (interval, significance-weighted interval, constraints, ranked measurements, noise floor)."""
+    (interval of the HAM-D benefit, significance-weighted interval, constraints with the draws each
+    rejects (overlapping) and ``n_outside_constraints`` (distinct), ranked measurements, noise floor)."""
 
     draws: Draws
     payload: Mapping[str, Any]
+
+
+#: what ``interval`` measures, and its sign (the attribution and simulate tables show the change
+#: in HAM-D instead, where negative = improvement)
+EFFECT = "HAM-D-17 benefit: placebo arm minus active arm, points; positive = improvement"
+
+
+def outside_constraints(draws: Draws) -> int:
+    """Solved draws outside at least one cytokine constraint, each counted once (a draw can
+    fail several, so :func:`nadsim.analysis.value.rejections` overlap)."""
+    bad = np.zeros(draws.solved.shape, bool)
+    for c in CYTOKINE_CONSTRAINTS:
+        for o in c.outputs:
+            v = draws.constraints[f"{c.name}: {o}"]
+            bad |= ~((v >= c.region[0]) & (v <= c.region[1]))
+    return int(np.count_nonzero(bad & draws.solved))
 
 
 def measure(request: MeasureRequest, *, progress: Callable[[int, int], None] | None = None) -> MeasureResult:
@@ -56,13 +75,14 @@ def measure(request: MeasureRequest, *, progress: Callable[[int, int], None] | N
                   progress=progress)
     level, seed = request.level, request.seed
     rejected = rejections(d)
-    payload = {"regimen": d.regimen, "profile": d.profile, "weeks": request.weeks,
+    payload = {"regimen": d.regimen, "profile": d.profile, "weeks": request.weeks, "effect": EFFECT,
                "interval": hamd_interval(d, level=level),
                "interval_significance_weighted": hamd_interval(d, level=level, weights=significance_weights(d)),
                "constraints": [{"study": c.name, "outputs": list(c.outputs), "region_ln_ratio": list(c.region),
                                 "rejected": rejected[c.name], "source": c.source, "note": c.note}
                                for c in CYTOKINE_CONSTRAINTS],
-               "n_solved": int(d.solved.sum()), "n_per_arm": request.n_per_arm,
+               "n_solved": int(d.solved.sum()), "n_outside_constraints": outside_constraints(d),
+               "n_per_arm": request.n_per_arm,
                "measurements": value_of_information(d, n_per_arm=request.n_per_arm, level=level, seed=seed),
                "noise_floor_pct": noise_floor(d, level=level, seed=seed),
                "disclaimer": DISCLAIMER}

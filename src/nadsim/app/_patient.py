@@ -18,11 +18,22 @@ import xarray as xr
 from nadsim._errors import InputError
 from nadsim.calibration import prediction_intervals
 from nadsim.dosing import Regimen
-from nadsim.library import get_model, with_trial_arm
+from nadsim.library import PROFILE_RANGES, get_model, with_trial_arm
 from nadsim.model import Model
-from nadsim.simulate import Tolerances, simulate
+from nadsim.simulate import PRESETS, Tolerances, simulate
 
-__all__ = ["INTERVAL_OUTPUTS", "PatientRequest", "PatientRuns", "patient_profile", "simulate_patient"]
+__all__ = ["IMPROVES_DOWNWARD", "INTERVAL_OUTPUTS", "PATIENT_TOLERANCES", "PatientRequest", "PatientRuns", "default_profile",
+           "default_weight_kg", "patient_profile", "simulate_patient"]
+
+#: symptom scores, where a fall is an improvement: a face shows their change as "negative =
+#: improvement" (and the claims and ``nadsim measure`` their *benefit*, the fall, as positive)
+IMPROVES_DOWNWARD = ("HAMD", "PHQ9")
+
+#: the solver tolerances of one patient's runs on every face (``nadsim simulate``, ``nadsim demo``,
+#: the web page): the engine's "default" preset, rtol 1e-8. The web ran at rtol 1e-6 "for
+#: interactive answers", but a request took 24 vs 17 ms (300 mg drip, 24 h) and 27 vs 26 ms
+#: (3 daily oral doses, 72 h) on this box: not worth two sets of numbers for one patient.
+PATIENT_TOLERANCES: Tolerances = PRESETS["default"]
 
 #: outputs that get prediction intervals (those the model has): the NAD+ pools the calibration
 #: constrains, the inflammation markers and the mood score
@@ -39,6 +50,20 @@ def patient_profile(*, crp_mg_L: float | None = None, hamd: float | None = None,
     return {k: v for k, v in given.items() if v is not None}
 
 
+def default_profile(model: str = "full") -> dict[str, float]:
+    """The default patient in :func:`patient_profile`'s keys: the model's own covariate
+    parameters (``CRP0``, ``HAMD0``, ``age``, ``PSQI0`` in the library's ``parameters.toml``),
+    which a face shows and sends when the user gives none, so that every face simulates the
+    same patient."""
+    params = get_model(model).parameters
+    return {key: params[spec[0]].value for key, spec in PROFILE_RANGES.items() if spec[0] in params}
+
+
+def default_weight_kg(model: str = "full") -> float:
+    """The default body weight (kg): the model's ``BW`` parameter."""
+    return get_model(model).parameters["BW"].value
+
+
 @dataclass(frozen=True)
 class PatientRequest:
     """What to simulate for one patient (every field already parsed into canonical units)."""
@@ -52,7 +77,7 @@ class PatientRequest:
     placebo: bool = False
     #: also the undosed run and (for a model with a trial arm) the placebo arm
     compare: bool = True
-    tolerances: Tolerances | str | None = None
+    tolerances: Tolerances | str | None = PATIENT_TOLERANCES
     #: parameter draws for 90 % prediction intervals of :data:`INTERVAL_OUTPUTS` (0: none)
     intervals: int = 0
     interval_seed: int = 0

@@ -27,13 +27,13 @@ import xarray as xr
 
 from nadsim._errors import InputError
 from nadsim.analysis import summarize
-from nadsim.app._patient import patient_intervals
+from nadsim.app._patient import PATIENT_TOLERANCES, patient_intervals
 from nadsim.dosing import Regimen
 from nadsim.evidence import CONTEXT_LINKS
 from nadsim.evidence._claims import latin_hypercube, uncertain_parameters
 from nadsim.library import get_model
 from nadsim.model import Model
-from nadsim.simulate import compile_model, simulate, time_grid
+from nadsim.simulate import Tolerances, compile_model, simulate, time_grid
 from nadsim.simulate.batch import simulate_batch
 from nadsim.simulate.solvers import get_solver
 
@@ -64,9 +64,8 @@ class RegimenRequest:
     #: parameter draws for 90 % prediction intervals (0: none)
     intervals: int = 0
     interval_seed: int = 0
-    # interactive answers: rtol 1e-6 changes peaks by < 1e-4 relative (tests/web)
-    rtol: float = 1e-6
-    atol: float = 1e-9
+    #: the same tolerances as ``nadsim simulate`` (:data:`PATIENT_TOLERANCES`), band included
+    tolerances: Tolerances = PATIENT_TOLERANCES
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,7 @@ def _band(model: Model, request: RegimenRequest, times: np.ndarray,
     for i, draw in enumerate(latin_hypercube(uncertain_parameters(model), request.band_samples, request.band_seed)):
         for k, v in draw.items():
             P[i, cm.parameter_names.index(k)] = v
-    res = simulate_batch(model, request.regimen, times, P, rtol=request.rtol, atol=request.atol)
+    res = simulate_batch(model, request.regimen, times, P, tolerances=request.tolerances)
     ok = res["status"].values == 0
     lo_q, hi_q = (1 - request.band_level) / 2, 1 - (1 - request.band_level) / 2
     rules = {r.name for r in model.rules}
@@ -156,9 +155,9 @@ def simulate_regimen(request: RegimenRequest, summary_outputs: tuple[str, ...] =
     """Simulate ``request``; ``summary_outputs``: the outputs whose dose response is summarised."""
     model, applied = patient_model(request)
     times = regimen_grid(request.until_h, request.regimen)
-    dosed = simulate(model, request.regimen, times, rtol=request.rtol, atol=request.atol)
+    dosed = simulate(model, request.regimen, times, tolerances=request.tolerances)
     t = dosed["time"].values
-    reference = simulate(model, None, t, rtol=request.rtol, atol=request.atol)
+    reference = simulate(model, None, t, tolerances=request.tolerances)
     outputs = tuple(v for v in model.outputs if v in dosed and np.any(np.nan_to_num(dosed[v].values) != 0))
     summary = summarize(dosed, [n for n in outputs if n in summary_outputs], reference=reference)
     band = band_info = None

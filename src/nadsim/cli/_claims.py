@@ -12,7 +12,13 @@ from rich.table import Table
 from nadsim._errors import InputError
 from nadsim._files import atomic_path
 from nadsim._units import parse_quantity
-from nadsim.app import AttributeRequest, AuditRequest, audit_claims, patient_profile
+from nadsim.app import (
+    IMPROVES_DOWNWARD,
+    AttributeRequest,
+    AuditRequest,
+    audit_claims,
+    patient_profile,
+)
 from nadsim.app import attribute as attribute_verb
 from nadsim.cli._app import console
 from nadsim.cli._options import (
@@ -125,16 +131,25 @@ def attribute(
         raise InputError("--until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", until)
     times = time_grid(until_h, step_h=min(6.0, until_h / 20), regimen=regimen)
     res = attribute_verb(AttributeRequest(regimen, times, outputs=tuple(output), profile=_profile(crp, hamd, age, sleep)))
-    tab = Table(title=f"Change at {until_h:g} h from the same patient untreated ({regimen.describe()})")
+    # the reference is the same patient outside a treatment arm (no drip, no visits): in the
+    # model the placebo response and the natural course start at trial entry (the first dose)
     drip = route.value == "iv"
-    cols = ("output", "unit", "total change",
-            f"placebo and natural course ({'any drip' if drip else 'any dosing'})",
-            f"compound (vs {'placebo drip' if drip else 'placebo'})", "compound: metabolome only", *(f"compound: grade {g}" for g in GRADE_ORDER))
+    context = "any drip" if drip else "any dosing"
+    scores = [a.output for a in res if a.output in IMPROVES_DOWNWARD]
+    sign = f"; {', '.join(scores)} in points, < 0 = improvement" if scores else ""
+    tab = Table(title=f"Change at {until_h:g} h against the same patient not in a treatment arm "
+                      f"(no {'drip' if drip else 'dosing'}, no visits; {regimen.describe()}){sign}",
+                caption=f"total change: dosed - untreated; {context} (placebo response and natural course): "
+                        "placebo arm - untreated; compound: dosed - placebo arm")
+    cols = ("output", "unit", "total change", context, "compound", "compound: metabolome only",
+            *(f"compound: grade {g}" for g in GRADE_ORDER))
     for col in cols:
         tab.add_column(col, justify="left" if col == "output" else "right", overflow="fold")
     for a in res:
-        tab.add_row(a.output, display_unit(a.output, a.unit), f"{a.total:+.4g}", f"{a.context:+.4g}",
+        unit = "points" if a.output in IMPROVES_DOWNWARD else display_unit(a.output, a.unit)
+        tab.add_row(a.output, unit, f"{a.total:+.4g}", f"{a.context:+.4g}",
                     f"{a.compound:+.4g}", *[f"{a.parts[k]:+.3g}" for k in ("metabolome", *GRADE_ORDER)])
     console.print(tab)
-    console.print(f"[dim]Grades apply to the compound's effect only: {context_note(route.value)}.[/]")
+    console.print(f"[dim]Grades apply to the compound's effect only: {context_note(route.value)}. The untreated "
+                  "patient has neither: in the model both start when the patient enters a treatment arm.[/]")
     console.print(f"[dim]{DISCLAIMER}[/]")

@@ -84,11 +84,15 @@ def measure(
         typer.echo(text)
         return
     pct = round(100 * level)
-    console.print(f"HAM-D benefit vs placebo at {weeks:g} weeks ({d.regimen}): median {iv['median']:+.2f}, "
+    per_study = ", ".join(f"{k} {v}" for k, v in rejected.items())
+    console.print(f"HAM-D benefit vs placebo arm at {weeks:g} weeks (placebo minus active, points; positive = "
+                  f"improvement) ({d.regimen}): median {iv['median']:+.2f}, "
                   f"{pct} % interval {iv['low']:+.2f} to {iv['high']:+.2f} points over {iv['n_accepted']} of "
                   f"{iv['n_draws']} joint draws ({iv['n_draws'] - int(d.solved.sum())} not solved, "
-                  f"{sum(rejected.values())} outside the cytokine constraints; P(harm) {iv['p_harm']:.0%}, "
-                  f"P(>= 3.9 points) {iv['p_meaningful']:.0%})", highlight=False)
+                  f"{result['n_outside_constraints']} outside at least one cytokine constraint; P(harm) "
+                  f"{iv['p_harm']:.0%}, P(>= 3.9 points) {iv['p_meaningful']:.0%})", highlight=False)
+    console.print(f"[dim]Rejected per constraint (a draw can fail several, so these overlap): {per_study}[/]",
+                  highlight=False)
     console.print(f"[dim]Sensitivity, taking the small trials' significant cytokine falls at face value: median "
                   f"{iv_sig['median']:+.2f}, {pct} % interval {iv_sig['low']:+.2f} to {iv_sig['high']:+.2f} "
                   f"({iv_sig['effective_draws']:.0f} effective draws)[/]", highlight=False)
@@ -117,7 +121,7 @@ def _figure(effect, iv, rows, n_per_arm, regimen, path) -> None:  # type: ignore
     for x, style in ((iv["low"], "--"), (iv["median"], "-"), (iv["high"], "--")):
         a.axvline(x, color="k", ls=style, lw=1)
     a.axvline(0, color="#c44e52", lw=1)
-    a.set_xlabel("HAM-D benefit vs placebo arm (points; < 0 = harm)")
+    a.set_xlabel("HAM-D benefit vs placebo arm (points of improvement; < 0 = harm)")
     a.set_ylabel("joint draws")
     pct = round(100 * iv["level"])
     a.set_title(f"median {iv['median']:+.2f}, {pct} % interval {iv['low']:+.2f} to {iv['high']:+.2f}\n"

@@ -24,6 +24,7 @@ from nadsim._progress import progress_bar
 from nadsim._units import parse_quantity
 from nadsim.analysis import summarize
 from nadsim.app import (
+    IMPROVES_DOWNWARD,
     INTERVAL_OUTPUTS,
     PatientRequest,
     PatientRuns,
@@ -129,23 +130,28 @@ def print_tables(runs: dict, regimen: Regimen) -> None:
     markers = [v for v in MARKERS if v in ds]
     if markers:
         pbo = runs.get("placebo")
-        mt = Table(title="Pathway markers and depression score at the end (research model, not medical advice)")
-        cols = ["marker", "unit", "baseline", "end", "change vs no treatment"]
+        mt = Table(title="Pathway markers and depression score at the end: change from the same patient undosed, "
+                         "same times (research model, not medical advice)",
+                   caption="undosed: no drip, no visits; any drip: placebo arm - undosed; "
+                           "the compound: dosed - placebo arm" if pbo is not None else "undosed: no drip, no visits")
+        cols = ["marker", "unit", "baseline", "end", "change vs undosed"]
         if pbo is not None:
-            cols += ["of which placebo and natural course", "of which the compound"]
+            cols += ["of which any drip", "of which the compound"]
         for col in cols:
             mt.add_column(col, justify="left" if col == "marker" else "right")
         for v in markers:
             y, y0 = ds[v].values, ref[v].values
-            row = [v, ds[v].attrs.get("units", "").replace("dimensionless", ""), _g(y0[0]), _g(y[-1]),
+            unit = "points (< 0 = improvement)" if v in IMPROVES_DOWNWARD else ds[v].attrs.get("units", "")
+            row = [v, unit.replace("dimensionless", ""), _g(y0[0]), _g(y[-1]),
                    _g(y[-1] - y0[-1], "+.3g")]
             if pbo is not None:
                 row += [_g(pbo[v].values[-1] - y0[-1], "+.3g"), _g(y[-1] - pbo[v].values[-1], "+.3g")]
             mt.add_row(*row)
         console.print(mt)
         if pbo is not None and "HAMD" in markers:
-            console.print("[dim]Any drip brings the placebo response and the natural course (grade A/B evidence); "
-                          "only the last column is what the model attributes to the compound "
+            console.print("[dim]The undosed patient is not in a treatment arm: in the model the placebo response and "
+                          "the natural course (grade A/B evidence) start with the first drip, so the placebo arm carries "
+                          "them; only the last column is what the model attributes to the compound "
                           "(see `nadsim attribute` for its evidence grades).[/]")
     console.print(f"[dim]{ds.attrs['disclaimer']}[/]")
 
@@ -277,12 +283,14 @@ def show_intervals(iv: Any, grid: np.ndarray, *, fmt: str) -> None:
                         for v in iv.data_vars}}}))
         return
     tab = Table(title=f"90 % prediction intervals at {grid[-1]:g} h ({iv.attrs['draws']} draws from the "
-                      f"{iv.attrs['source']}; {iv.attrs['failed_draws']} failed)")
-    for col in ("variable", "unit", "median", "90 % interval", "change from baseline: median", "90 % interval"):
+                      f"{iv.attrs['source']}; {iv.attrs['failed_draws']} failed); change from each draw's own value "
+                      "at 0 h, not from the undosed run as above")
+    for col in ("variable", "unit", "median", "90 % interval", "change from 0 h: median", "90 % interval"):
         tab.add_column(col)
     for v in names:
         lvl, chg = iv[v].values[:, -1], iv[f"change_{v}"].values[:, -1]
-        tab.add_row(v, str(iv[v].attrs.get("units", "")).replace("dimensionless", ""), _g(lvl[1]),
+        unit = "points (< 0 = improvement)" if v in IMPROVES_DOWNWARD else str(iv[v].attrs.get("units", ""))
+        tab.add_row(v, unit.replace("dimensionless", ""), _g(lvl[1]),
                     f"{_g(lvl[0])} to {_g(lvl[2])}", _g(chg[1], "+.4g"), f"{_g(chg[0], '+.4g')} to {_g(chg[2], '+.4g')}")
     console.print(tab)
     console.print("[dim]Parameter uncertainty only (calibration posterior; unconstrained brain and muscle "

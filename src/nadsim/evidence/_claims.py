@@ -192,7 +192,7 @@ def _unit(claim: Claim, model: Model) -> str:
     if claim.measure in ("pct_peak", "pct_mean", "grade_share"):
         return "%"
     if claim.measure in ("benefit_end", "crp_contrast") or claim.outputs[0].startswith("HAMD"):
-        return "HAM-D points"
+        return "HAM-D points of improvement"  # placebo - active, or a relief route (HAMD_*): positive = better
     u = model.unit_of(claim.outputs[0])
     return "" if u == "dimensionless" else u
 
@@ -329,7 +329,7 @@ _VERDICT = {
         "inconsistent": "モデルでは裏付けられない:予測された改善のうちD・E評価のリンクに依存するのは{vu}のみ。",
     },
 }
-_UNIT_JA = {"HAM-D points": "HAM-D点", "%": "%"}
+_UNIT_JA = {"HAM-D points of improvement": "HAM-D点の改善", "%": "%"}
 _HEAD = {
     "en": {"id": "id", "claim": "claim", "links": "model links", "grade": "grade", "check": "check",
            "predicted": "predicted", "verdict": "verdict", "basis": "evidence", "safety": "safety note",

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from nadsim import app
+
 __all__ = [
     "LIMITS",
     "ClaimAuditRequest",
@@ -113,15 +115,21 @@ class RegimenIn(_Strict):
         return None
 
 
+#: the default patient of every face (:func:`nadsim.app.default_profile`: the model's own covariates)
+_PATIENT = app.default_profile()
+
+
 class PatientProfile(_Strict):
     """Covariates of one patient, in the ranges the mechanism model accepts
-    (:data:`nadsim.library.full.PROFILE_RANGES`; body weight: the ``BW`` parameter's bounds)."""
+    (:data:`nadsim.library.full.PROFILE_RANGES`; body weight: the ``BW`` parameter's bounds).
+    The defaults are the CLI's patient (:func:`nadsim.app.default_profile`)."""
 
-    age_y: float = Field(45.0, ge=18, le=100, description="Age (years).")
-    weight_kg: float = Field(70.0, ge=40, le=150, description="Body weight (kg).")
-    crp_mg_L: float = Field(3.0, ge=0.05, le=50, description="Baseline hs-CRP (mg/L).")
-    hamd: float = Field(20.0, ge=0, le=52, description="HAM-D-17 total score at baseline.")
-    psqi: float = Field(8.0, ge=0, le=21, description="Sleep: Pittsburgh Sleep Quality Index, 0-21 (> 5 = poor sleep).")
+    age_y: float = Field(_PATIENT["age"], ge=18, le=100, description="Age (years).")
+    weight_kg: float = Field(app.default_weight_kg(), ge=40, le=150, description="Body weight (kg).")
+    crp_mg_L: float = Field(_PATIENT["crp_mg_L"], ge=0.05, le=50, description="Baseline hs-CRP (mg/L).")
+    hamd: float = Field(_PATIENT["hamd"], ge=0, le=52, description="HAM-D-17 total score at baseline.")
+    psqi: float = Field(_PATIENT["sleep"], ge=0, le=21,
+                        description="Sleep: Pittsburgh Sleep Quality Index, 0-21 (> 5 = poor sleep).")
 
 
 class Uncertainty(_Strict):

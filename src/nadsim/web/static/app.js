@@ -389,7 +389,8 @@ function renderSummary() {
   $("#summary").innerHTML = head + body;
   const m = S.result.metadata;
   $("#run-meta").textContent = t("run.meta", { model: m.model, points: m.n_points, secs: m.compute_s.toFixed(2) });
-  $("#summary-note").textContent = t("summary.reference");
+  // in a trial context the reference run is the placebo arm (nadsim.app.simulate_regimen)
+  $("#summary-note").textContent = t(m.applied.trial_context ? "summary.reference.trial" : "summary.reference");
 }
 
 function renderIntervals() {
@@ -654,6 +655,11 @@ async function main() {
   if (!["en", "ja"].includes(lang)) lang = "en";
   await loadDict("en");
   S.meta = await (await api("/api/meta")).json();
+  // the default patient is the API's (the model's own covariates, as `nadsim simulate` uses them)
+  const p = S.meta.defaults.profile;
+  for (const [id, key] of [["#age", "age_y"], ["#weight", "weight_kg"], ["#crp", "crp_mg_L"], ["#hamd", "hamd"], ["#psqi", "psqi"]]) {
+    $(id).value = p[key];
+  }
   $("#samples").max = S.meta.limits.max_samples;
   if (!S.meta.capabilities.uncertainty) { $("#samples").disabled = true; $("#samples-note").hidden = false; $("#samples-hint").hidden = true; }
   initTrials();
