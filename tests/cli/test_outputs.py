@@ -159,6 +159,7 @@ def test_import_sbml_reads_a_level2_file_without_time_unit_in_seconds(tmp_path):
     assert a["value"].iloc[-1] == pytest.approx(np.exp(-6.0), rel=1e-4)  # solver rtol 1e-8
     table = run("import", "sbml", str(f), "--until", "60 s")
     assert table.returncode == 0 and "time unit is 1 s" in table.stdout
+    assert "1 species in the file; 1 integrated state (1 species, 0 rate rules), 1 reaction, 0 events" in table.stdout
 
 
 def test_import_sbml_bad_file_is_one_line(tmp_path):

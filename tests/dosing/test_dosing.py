@@ -114,3 +114,20 @@ def test_dose_events_closer_than_a_second_are_refused_but_simultaneous_ones_are_
     assert len(merged.doses) == 2
     back_to_back = Regimen.repeated("NMN", "iv", 300, duration_h=1.0, every_h=1.0, n_doses=3)
     assert len(back_to_back.doses) == 3
+
+
+def test_events_exactly_1_s_apart_pass_despite_rounding():
+    """1 s drips every 1 min: dose 1 starts at 1/60 h and ends 1 s later, but the float gap
+    (1/60 + 1/3600) - 1/60 is a few ulp under 1/3600 h; it must count as 1 s."""
+    reg = parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="1 s", every="1 min", doses=1000)
+    assert len(reg.doses) == 1000
+    late = 40_000.0  # near the 5-year horizon, where an ulp of the time is ~7e-12 h
+    assert len(Regimen((Dose("NMN", "oral", 300.0, late), Dose("NMN", "oral", 300.0, late + 1.0 / 3600.0))).doses) == 2
+
+
+@pytest.mark.parametrize("gap_s", [0.5, 0.999])
+def test_events_genuinely_under_1_s_apart_are_still_refused(gap_s):
+    with pytest.raises(InputError, match="1 s apart"):
+        Regimen((Dose("NMN", "oral", 300.0, 0.0), Dose("NMN", "oral", 300.0, gap_s / 3600.0)))
+    with pytest.raises(InputError, match="1 s apart"):  # an infusion end and the next start
+        parse_regimen(compound="NMN", route="iv", dose="300 mg", infusion="1 s", every=f"{1 + gap_s} s", doses=3)

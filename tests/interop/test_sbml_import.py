@@ -464,3 +464,66 @@ def test_two_events_inside_one_output_interval(tmp_path):
     want = np.array([1.0, np.exp(-0.5), s2, s2 * np.exp(-0.5)])
     assert rel_err(ds["S"].values, want, 1e-12) < 1e-7
     assert ds.attrs["events_fired"] == 2
+
+
+# "0": no flux at the start, only the Jacobian shows it (S stays 0 here, but any inflow would stall)
+@pytest.mark.parametrize("s0", ["1", "0"])
+def test_an_absurd_rate_constant_fails_fast_naming_the_state(tmp_path, s0):
+    """k = 1e300 / h: LSODA stalled at t = 0 for the whole 60 s wall-clock budget; the initial
+    rate check refuses it before integrating (10 s allows a slow machine; the check is < 1 ms)."""
+    import time
+
+    path = tmp_path / "stiff.xml"
+    path.write_text(_raw_sbml(_KS, k="1e300", s0=s0), encoding="utf-8")
+    model = read_sbml(path)
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="per h") as exc:
+        simulate_sbml(model, np.linspace(0.0, 1.0, 5))
+    assert time.perf_counter() - t0 < 10.0
+    assert exc.value.field == "state S" and "\n" not in str(exc.value)
+
+
+def test_a_fast_but_resolvable_decay_still_runs(tmp_path):
+    """k = 1e9 / h, far under the 1e100 / h refusal: S(1 h) = exp(-1e9) = 0 within atol 1e-10."""
+    path = tmp_path / "fast.xml"
+    path.write_text(_raw_sbml(_KS, k="1e9"), encoding="utf-8")
+    ds = simulate_sbml(read_sbml(path), np.array([0.0, 1.0]))
+    assert ds["S"].values[0] == 1.0 and abs(ds["S"].values[-1]) < 1e-8
+
+
+def test_one_wall_clock_budget_for_the_whole_run_and_a_plain_message(tmp_path, monkeypatch):
+    """The budget (60 s) is the run's, not each event-free piece's: a clock 61 s on at the first
+    piece stops it there, and the message is one sentence ending in the solver's status."""
+    from types import SimpleNamespace
+
+    from nadsim._errors import SolverError
+    from nadsim.io import sbml_import
+
+    clock = iter(range(0, 10_000, 61))
+    monkeypatch.setattr(sbml_import, "time", SimpleNamespace(monotonic=lambda: float(next(clock))))
+    path = tmp_path / "decay.xml"
+    path.write_text(_raw_sbml(_KS), encoding="utf-8")
+    with pytest.raises(SolverError) as exc:
+        simulate_sbml(read_sbml(path), np.linspace(0.0, 1.0, 5))
+    assert str(exc.value) == ("`solver` must be a successful integration from t = 0 h; "
+                              "got 'the subject ran past its wall-clock budget'")
+
+
+def test_counts_report_file_species_and_integrated_states(tmp_path):
+    """S (reactions), B (boundary: a parameter here) and q (a parameter with a rate rule): two
+    species in the file, two integrated states (S and q)."""
+    text = _raw_sbml(_KS).replace(
+        "</listOfSpecies>", '<species id="B" compartment="c" initialConcentration="2" hasOnlySubstanceUnits="false" '
+                            'boundaryCondition="true" constant="false"/></listOfSpecies>',
+    ).replace("</listOfParameters>", '<parameter id="q" value="0" constant="false"/></listOfParameters>').replace(
+        "<listOfReactions>", f'<listOfRules><rateRule variable="q"><math {_MATH}><ci>B</ci></math></rateRule>'
+                             "</listOfRules><listOfReactions>")
+    path = tmp_path / "counts.xml"
+    path.write_text(text, encoding="utf-8")
+    model = read_sbml(path)
+    assert (model.file_species, len(model.state_names)) == (2, 2)
+    assert model.counts() == ("2 species in the file; 2 integrated states (1 species, 1 rate rule), "
+                              "1 reaction, 0 events")
+    one = tmp_path / "one.xml"
+    one.write_text(_raw_sbml(_KS), encoding="utf-8")
+    assert read_sbml(one).counts().startswith("1 species in the file; 1 integrated state (1 species, 0 rate rules)")

@@ -11,7 +11,7 @@ from nadsim.app import CalibrateRequest, QualifyRequest
 from nadsim.app import calibrate as calibrate_verb
 from nadsim.app import qualify as qualify_verb
 from nadsim.cli._app import console
-from nadsim.cli._options import Progress
+from nadsim.cli._options import Progress, prepare_output_dir
 
 app = typer.Typer()
 
@@ -25,6 +25,7 @@ def qualify(
     progress: Progress = True,
 ) -> None:
     """Qualification report of the current parameters against every calibration and validation row."""
+    prepare_output_dir(out, "--out")  # before minutes of simulation, not after
     with progress_bar("simulating experiments", enabled=progress) as upd:
         summary = qualify_verb(QualifyRequest(out=out, workers=workers, draws=draws), progress=upd)
     console.print(f"GMFE on the rise, calibration rows: {summary['gmfe_rise_fit']:.3f}; held-out validation rows: "
@@ -61,6 +62,7 @@ def calibrate(
 
     Study effects on reported rises are fitted alongside (see nadsim.calibration._calibrator).
     """
+    prepare_output_dir(out, "--out")  # before the fit, not after it
     run = calibrate_verb(CalibrateRequest(out=out, max_iter=max_iter, starts=starts, profile=profile, workers=workers,
                                           start_from=start_from, samples=samples, samples_only=samples_only,
                                           write_back=write_back))

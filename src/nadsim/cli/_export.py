@@ -105,8 +105,8 @@ def import_sbml(
     secs = model.time_unit_h * 3600
     unit_note = (f"the file's time unit is {secs:g} s" if not math.isclose(secs, 3600)
                  else "the file's time unit is 1 h")
-    tab = Table(title=f"{file.name}: {len(model.states)} states, {len(model.reactions)} reactions, "
-                      f"{len(model.events)} events; {until_h:g} h simulated ({unit_note})")
+    console.print(f"{file.name}: {model.counts()}")  # its own line: a table title wraps to the table's width
+    tab = Table(title=f"{until_h:g} h simulated ({unit_note})")
     for col in ("output", "unit", "start", "end", "min", "max"):
         tab.add_column(col, justify="left" if col == "output" else "right", overflow="fold")
     for v in names:

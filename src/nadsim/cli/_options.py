@@ -8,11 +8,14 @@ e.g. ``compound: Compound = CompoundName("NMN")``.
 
 from __future__ import annotations
 
+import os
 from enum import Enum, StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from nadsim._errors import InputError
 from nadsim.dosing import COMPOUNDS, ROUTES
 from nadsim.model import GRADES
 
@@ -72,3 +75,40 @@ BackendOpt = Annotated[Backend, typer.Option("--backend", help="Solver: native (
 DeviceOpt = Annotated[Device, typer.Option("--device", help="cpu or gpu (jax backend).")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress",
                                         help="Progress bar with ETA on a terminal, periodic lines otherwise.")]
+
+
+# output paths, checked before any work so that a bad one costs nothing and leaves nothing
+def _writable_dir(d: Path) -> bool:
+    return os.access(d, os.W_OK | os.X_OK)
+
+
+def check_output_file(path: Path, field: str, suffixes: tuple[str, ...]) -> None:
+    """``path`` ends in one of ``suffixes`` (lower case, with the dot) and can be created: its
+    directory exists and is writable, and the path is not itself a directory."""
+    if path.suffix.lower() not in suffixes:
+        raise InputError(field, f"a file name ending in {' or '.join(suffixes)}", str(path))
+    if path.is_dir():
+        raise InputError(field, "a file path, not a directory", str(path))
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(field, "a path in an existing directory", str(path))
+    if not _writable_dir(parent) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(field, "a path you can write to", str(path))
+
+
+def prepare_output_dir(path: Path, field: str) -> None:
+    """Create the output directory ``path`` (and its parents) now, or refuse it in one line:
+    it is an existing file, lies under a file, or cannot be created or written."""
+    if path.exists() and not path.is_dir():
+        raise InputError(field, "a directory (this path is an existing file)", str(path))
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(field, f"a directory path (its parent {ancestor} is a file)", str(path))
+    if not _writable_dir(ancestor):
+        raise InputError(field, "a directory you can create or write to", str(path))
+    try:  # access() says yes to root everywhere; /proc and read-only mounts still refuse mkdir
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(field, f"a directory that can be created ({exc.strerror})", str(path)) from None

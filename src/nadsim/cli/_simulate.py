@@ -55,6 +55,7 @@ from nadsim.cli._options import (
     Sleep,
     Step,
     Until,
+    check_output_file,
 )
 from nadsim.dosing import Regimen, parse_regimen
 from nadsim.population import COVARIATES
@@ -88,16 +89,62 @@ def make_regimen(compound: str, route: str, dose: str, infusion: str | None, eve
     return parse_regimen(compound=compound, route=route, dose=dose, infusion=infusion, every=every, doses=doses)
 
 
+#: the most output times the CLI asks for (a step, given or default, that gives more is refused)
+MAX_POINTS = 200_000
+#: a 90 % interval is the 5th to 95th percentile of the draws: with fewer than 20 draws a tail
+#: holds no draw at all and the "interval" is the sample's extremes
+MIN_INTERVAL_DRAWS = 20
+#: where each --format writes its --out file (and --plot: PNG only)
+OUT_SUFFIXES = {"table": (".csv",), "csv": (".csv",), "json": (".json",)}
+PLOT_SUFFIXES = (".png",)
+
+
+def _coarsest_needed(until_h: float) -> str:
+    """The finest step (rounded up to 3 digits, so that it passes) giving at most MAX_POINTS."""
+    need = until_h / MAX_POINTS
+    digits = 10.0 ** (math.floor(math.log10(need)) - 2)
+    return f"{math.ceil(need / digits) * digits:.3g} h"
+
+
 def grid_for(regimen: Regimen, until: str, step: str | None) -> np.ndarray:
-    until_h = parse_quantity(until, "until", "[time]", unit_hint="24 h")
-    step_h = parse_quantity(step, "step", "[time]", unit_hint="15 min") if step else None
+    until_h = parse_quantity(until, "--until", "[time]", unit_hint="24 h")
+    step_h = parse_quantity(step, "--step", "[time]", unit_hint="15 min") if step else None
     if until_h <= 0:
-        raise InputError("until", "a positive duration, e.g. '24 h'", until)
+        raise InputError("--until", "a positive duration, e.g. '24 h'", until)
     if until_h < regimen.last_time_h:
-        raise InputError("until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", until)
-    if step_h is not None and (step_h <= 0 or until_h / step_h > 200_000):
-        raise InputError("step", f"positive and giving at most 200000 points (>= {until_h / 200_000:g} h)", step)
-    return time_grid(until_h, step_h=step_h, regimen=regimen)
+        raise InputError("--until", f"at or after the end of the last dose ({regimen.last_time_h:g} h)", until)
+    if step_h is not None:
+        if step_h <= 0 or step_h > until_h:
+            raise InputError("--step", f"positive and at most --until ({until_h:g} h)", step)
+        if until_h / step_h > MAX_POINTS:
+            raise InputError("--step", f"giving at most {MAX_POINTS} points, i.e. {_coarsest_needed(until_h)} "
+                             f"or coarser for --until {until}", step)
+        return time_grid(until_h, step_h=step_h, regimen=regimen)
+    # the default step is adaptive but never coarser than 1 h (time_grid): a very long --until
+    # needs an explicit, coarser --step, and the user is told so rather than about a step never given
+    try:
+        grid = time_grid(until_h, regimen=regimen)
+    except InputError as exc:
+        if exc.field != "step":
+            raise
+        grid = None
+    extra = len(regimen.breakpoints)
+    if grid is None or grid.size > MAX_POINTS + 1 + extra:
+        raise InputError("--step", f"given for --until {until}: the default step (at most 1 h) gives more than "
+                         f"{MAX_POINTS} points; pass --step {_coarsest_needed(until_h)} or coarser", None)
+    return grid
+
+
+def check_outputs(*, fmt: str, out: Path | None, plot: Path | None, population: bool) -> None:
+    """Every output path is usable before anything is simulated (extension, directory, rights)."""
+    if plot is not None:
+        check_output_file(plot, "--plot", PLOT_SUFFIXES)
+    if population:
+        if out is None:
+            raise InputError("--out", "a file name ending in .parquet for --population", None)
+        check_output_file(out, "--out", (".parquet",))
+    elif out is not None:
+        check_output_file(out, "--out", OUT_SUFFIXES[fmt])
 
 
 def run_patient(request: PatientRequest, *, progress: bool = True) -> tuple[PatientRuns, dict[str, Any]]:
@@ -193,10 +240,8 @@ def simulate_population_cli(*, n: int, seed: int, out: Path | None, regimen: Reg
                             backend: str, device: str, cluster: str | None, evidence: str | None,
                             progress: bool) -> None:
     """``nadsim simulate --population N --seed S --out FILE.parquet``: subject x time rows."""
-    if out is None or out.suffix.lower() != ".parquet":
-        raise InputError("--out", "a file name ending in .parquet for --population", None if out is None else str(out))
-    if not out.parent.exists():
-        raise InputError("--out", "a path in an existing directory", str(out))
+    if out is None:
+        raise InputError("--out", "a file name ending in .parquet for --population", None)
     t = grid_for(regimen, until, step)
     request = PopulationRequest(regimen, t, n, seed=seed, evidence=evidence, backend=backend, device=device,
                                 cluster=cluster)
@@ -233,7 +278,7 @@ def simulate(
     out: Path | None = typer.Option(None, help="Write the results (CSV for table/csv, JSON for json; Parquet with --population)."),
     plot: Path | None = typer.Option(None, help="Write a PNG plot of the NAD+ pools and plasma metabolites."),
     population: int | None = typer.Option(None, "--population", min=1, help="Simulate N virtual subjects (writes --out FILE.parquet)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the virtual population."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the virtual population (>= 0)."),
     backend: BackendOpt = Backend.native,
     device: DeviceOpt = Device.cpu,
     cluster: str | None = typer.Option(None, "--cluster", metavar="ADDRESS",
@@ -246,13 +291,15 @@ def simulate(
     placebo: bool = typer.Option(False, "--placebo", help="Simulate the placebo arm: same drips and visits, no active compound."),
     interval: int = typer.Option(0, "--interval", min=0, max=2000, metavar="DRAWS",
                                  help="Also show 90 % prediction intervals from DRAWS parameter draws "
-                                      "(the calibration's posterior; 0: off)."),
+                                      f"(the calibration's posterior; 0: off, else at least {MIN_INTERVAL_DRAWS})."),
     progress: Progress = True,
 ) -> None:
     """Simulate a dosing regimen (one patient or a virtual population) and report the NAD+ metabolome."""
     grade = evidence.value if evidence is not None else None
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise InputError("--plot", "a file name ending in .png", str(plot))
+    if 0 < interval < MIN_INTERVAL_DRAWS:
+        raise InputError("--interval", f"0 (off) or at least {MIN_INTERVAL_DRAWS} draws (a 90 % interval needs draws "
+                         "in both 5 % tails)", interval)
+    check_outputs(fmt=format.value, out=out, plot=plot, population=population is not None)
     regimen = make_regimen(compound.value, route.value, dose, infusion, every, doses)
     if population is not None:
         if any(v is not None for v in (crp, hamd, age, sleep)):
@@ -303,6 +350,7 @@ def demo(
     until: Until = "72 h",
 ) -> None:
     """The article's regimen: 300 mg NMN by IV drip (100 mL at 5 mL/min); table and plot."""
+    check_output_file(plot, "--plot", PLOT_SUFFIXES)  # the same rule as simulate --plot
     regimen = make_regimen("NMN", "iv", "300 mg", "100 mL at 5 mL/min", None, 1)
     _, runs = run_patient(PatientRequest(regimen, grid_for(regimen, until, None)))
     write_outputs(runs, regimen, fmt="table", out=None, plot=plot, variables=[])

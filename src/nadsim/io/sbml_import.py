@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import keyword
 import math
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,11 @@ __all__ = ["EVENT_SCAN", "EVENT_TIME_TOL", "ImportedModel", "SbmlEvent", "check_
 EVENT_SCAN = 400
 #: an event's time is bisected to this, relative to max(1, |t|) h
 EVENT_TIME_TOL = 1e-10
+#: a state relaxing faster than this at the start (per h: a time scale under 1e-100 h, where the
+#: fastest chemistry is ~1e-15 s) is a unit slip or a typo, refused before integrating: SciPy's
+#: LSODA still integrates a decay of 1e150 / h in < 1000 evaluations (measured here), but from
+#: ~1e200 / h it stalls at t = 0 until the wall-clock budget (60 s) runs out
+MAX_INITIAL_RATE_PER_H = 1e100
 
 _RESERVED = {"t", "time", "pi", "xp", "y", "p", "math", "np", "cols"}
 
@@ -80,6 +86,18 @@ class ImportedModel(Model):
     #: hours per model time unit of the file (1.0 when times were already hours or undeclared)
     time_unit_h: float = 1.0
     source_file: str = ""
+    #: species declared in the file: those reactions change (``species``) and the boundary,
+    #: constant and rule-defined ones (parameters, rules or ``states`` here)
+    file_species: int = 0
+
+    def counts(self) -> str:
+        """What was read, in words: the integrated states are the species plus the
+        rate-rule ``states``, and the file's own species count beside them."""
+        n, rr = len(self.state_names), len(self.states)
+        return (f"{self.file_species} species in the file; {n} integrated state{'s' * (n != 1)} "
+                f"({len(self.species)} species, {rr} rate rule{'s' * (rr != 1)}), "
+                f"{len(self.reactions)} reaction{'s' * (len(self.reactions) != 1)}, "
+                f"{len(self.events)} event{'s' * (len(self.events) != 1)}")
 
     def _validate(self) -> None:
         names: dict[str, str] = {}
@@ -676,7 +694,7 @@ def _read(path: Path, to_hours: bool, name: str | None) -> ImportedModel:
         name=name or (sm.getId() or path.stem), compartments=tuple(comp_objs), species=tuple(species),
         reactions=tuple(reactions), parameters=params, states=tuple(states), rules=tuple(ordered),
         outputs=tuple(a.name for a in ordered), description=f"imported from {path.name}",
-        events=tuple(events), time_unit_h=time_unit_h, source_file=str(path),
+        events=tuple(events), time_unit_h=time_unit_h, source_file=str(path), file_species=sm.getNumSpecies(),
     )
 
 
@@ -694,6 +712,49 @@ def _names_in(node: Any) -> set[str]:
 
 
 # ------------------------------------------------------------------------------- simulation
+def _rates(f: Any, t: float, y: np.ndarray) -> np.ndarray:
+    """``f(t, y)``, with Python's overflow and division errors read as non-finite rates."""
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(f(t, y), dtype=float)
+    except (OverflowError, ZeroDivisionError, ValueError):
+        return np.full(y.shape, np.nan)
+
+
+def _relaxation_rates(f: Any, t: float, y: np.ndarray) -> np.ndarray:
+    """Per state, how fast it relaxes at ``(t, y)`` (per h, the compiled time axis): ``|df_i/dy_i|``
+    by a forward difference (exact for a linear decay; a secant over a nonlinear law, never
+    steeper than the law itself). It sees a fast decay of a state that starts at 0, where a
+    flux relative to the value would not; NaN where ``f`` is not finite."""
+    f0 = _rates(f, t, y)
+    rates = np.full(y.shape, np.nan)
+    if not np.all(np.isfinite(f0)):
+        return np.where(np.isfinite(f0), 0.0, np.nan)
+    for i in range(y.size):
+        dy = 1e-6 * max(abs(float(y[i])), 1.0)
+        yi = y.copy()
+        yi[i] += dy
+        rates[i] = abs(float(_rates(f, t, yi)[i] - f0[i])) / dy
+    return np.where(np.isfinite(rates), rates, np.nan)
+
+
+def _failed(t0: float, status: Status) -> SolverError:
+    return SolverError("solver", f"a successful integration from t = {t0:g} h", status.message)
+
+
+def _check_initial_rates(cm: Any, p: np.ndarray, y: np.ndarray, t0: float) -> None:
+    """A quick one-line refusal of a file whose rates overflow or are absurdly fast at the start."""
+    rates = _relaxation_rates(cm.rhs_scalar(p), t0, y)
+    bad = np.flatnonzero(~(rates <= MAX_INITIAL_RATE_PER_H))  # NaN counts as bad
+    if bad.size:
+        i = int(bad[0])
+        got = "not finite" if not np.isfinite(rates[i]) else f"{rates[i]:.3g} per h"
+        name = cm.state_names[i]
+        raise InputError(f"state {name}", f"changing at a finite rate, |d(d{name}/dt)/d{name}| at most "
+                         f"{MAX_INITIAL_RATE_PER_H:g} per h at t = {t0:g} h", got,
+                         hint="Check the file's parameter values and units")
+
+
 @dataclass
 class _Evaluator:
     """Evaluates event expressions over (t, y, p) with every symbol of the model in scope."""
@@ -751,7 +812,11 @@ def simulate_sbml(model: ImportedModel, times: Sequence[float] | np.ndarray, *,
     ev = _Evaluator(model, cm)
     sidx = {n: i for i, n in enumerate(cm.state_names)}
     pidx = {n: i for i, n in enumerate(cm.parameter_names)}
+    _check_initial_rates(cm, p, y, float(t_out[0]))
     tol = Tolerances(rtol=rtol, atol=atol)
+    # one wall-clock budget for the whole run, not one for each piece between events and each
+    # bisection step (which let a file with events run for many budgets)
+    deadline = time.monotonic() + tol.max_wall_s
     slv = get_solver(solver)
     stats = {"nfev": 0, "events": 0}
     timed = {e.name: parse_expr(e.trigger, "event").symbols <= (set(cm.parameter_names) | {"t"})
@@ -789,11 +854,14 @@ def simulate_sbml(model: ImportedModel, times: Sequence[float] | np.ndarray, *,
         """States at ``grid`` (starting at ``t0``) through the engine; raises on failure."""
         if grid.size == 1:
             return y0[None, :].copy()
-        res = solve(model, Regimen.none(), grid, q[None, :], solver=slv, tolerances=tol, Y0=y0[None, :])
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _failed(t0, Status.TIME_LIMIT)
+        piece = replace(tol, max_wall_s=max(left, 1e-3))
+        res = solve(model, Regimen.none(), grid, q[None, :], solver=slv, tolerances=piece, Y0=y0[None, :])
         stats["nfev"] += int(np.sum(res.stats.get("nfev", 0)))
         if res.status[0] != Status.OK:
-            raise SolverError("solver", "a successful integration", Status(int(res.status[0])).message,
-                              hint=f"from t = {t0:g} h")
+            raise _failed(t0, Status(int(res.status[0])))
         return res.states[0]
 
     def watched(tt: float, yy: np.ndarray, q: np.ndarray, state: dict[str, bool]) -> np.ndarray:
