@@ -177,13 +177,16 @@ def print_tables(runs: dict, regimen: Regimen) -> None:
     markers = [v for v in MARKERS if v in ds]
     if markers:
         pbo = runs.get("placebo")
+        # an oral placebo is a tablet, not a drip: word the dosing itself by the regimen's route
+        drip = any(d.route == "iv" for d in regimen.doses)
+        dosing, context = ("drip", "any drip") if drip else ("dosing", "any dosing")
         mt = Table(title="Pathway markers and depression score at the end: change from the same patient undosed, "
                          "same times (research model, not medical advice)",
-                   caption="undosed: no drip, no visits; any drip: placebo arm - undosed; "
-                           "the compound: dosed - placebo arm" if pbo is not None else "undosed: no drip, no visits")
+                   caption=f"undosed: no {dosing}, no visits; {context}: placebo arm - undosed; "
+                           "the compound: dosed - placebo arm" if pbo is not None else f"undosed: no {dosing}, no visits")
         cols = ["marker", "unit", "baseline", "end", "change vs undosed"]
         if pbo is not None:
-            cols += ["of which any drip", "of which the compound"]
+            cols += [f"of which {context}", "of which the compound"]
         for col in cols:
             mt.add_column(col, justify="left" if col == "marker" else "right")
         for v in markers:
@@ -197,7 +200,7 @@ def print_tables(runs: dict, regimen: Regimen) -> None:
         console.print(mt)
         if pbo is not None and "HAMD" in markers:
             console.print("[dim]The undosed patient is not in a treatment arm: in the model the placebo response and "
-                          "the natural course (grade A/B evidence) start with the first drip, so the placebo arm carries "
+                          f"the natural course (grade A/B evidence) start with the first {'drip' if drip else 'dose'}, so the placebo arm carries "
                           "them; only the last column is what the model attributes to the compound "
                           "(see `nadsim attribute` for its evidence grades).[/]")
     console.print(f"[dim]{ds.attrs['disclaimer']}[/]")
