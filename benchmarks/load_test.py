@@ -34,6 +34,8 @@ from pathlib import Path
 
 import httpx
 
+from nadsim.app import PATIENT_TOLERANCES
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Web API load test"
@@ -167,7 +169,7 @@ def main() -> int:
         f"Workload: {len(rounds)} rounds x {a.requests} `POST /api/simulate` from {a.concurrency} concurrent clients "
         f"({soak_s / 60:.1f} min), "
         "after a warm-up round; mix of 2/3 the article's drip (300 mg NMN in 100 mL at 5 mL/min, 24 h) and 1/3 "
-        "oral NR 500 mg daily x 3 (72 h), full mechanism model, rtol 1e-6.",
+        f"oral NR 500 mg daily x 3 (72 h), full mechanism model, the web's tolerances (rtol {PATIENT_TOLERANCES.rtol:g}).",
         "",
         "| round | requests | errors | p50 (s) | p90 (s) | p99 (s) | max (s) | throughput (req/s) | server RSS (MiB) "
         "| workers RSS (MiB) |",

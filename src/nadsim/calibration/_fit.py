@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -139,7 +140,7 @@ def qualification_table(targets: Sequence[Target], pred: dict[str, float],
     return rows
 
 
-def gmfe(rows: Sequence[dict], *, on: str = "level") -> float:
+def gmfe(rows: Sequence[Mapping[str, Any]], *, on: str = "level") -> float:
     """Geometric mean fold error exp(mean |ln(pred/obs)|) on the level (``on="level"``) or on the
     change from baseline (``on="rise"``, over the rows that have one); inf if a prediction failed,
     NaN if no row has the statistic."""
