@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from nadsim._errors import InputError
-from nadsim._files import atomic_path
+from nadsim._files import atomic_path, json_safe
 from nadsim._progress import progress_bar
 from nadsim.app import MeasureRequest
 from nadsim.app import measure as measure_verb
@@ -73,7 +73,7 @@ def measure(
     iv, iv_sig, rows = result["interval"], result["interval_significance_weighted"], result["measurements"]
     floor = result["noise_floor_pct"]
     rejected = {c["study"]: c["rejected"] for c in result["constraints"]}
-    text = json.dumps(result, indent=1)
+    text = json.dumps(json_safe(result), indent=1, allow_nan=False)
     if plot:
         with atomic_path(plot, field="--plot") as tmp:
             _figure(d.effect[d.accepted], iv, rows, n_per_arm, d.regimen, tmp)

@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from nadsim._errors import InputError
-from nadsim._files import atomic_path
+from nadsim._files import atomic_path, json_safe
 from nadsim._progress import progress_bar
 from nadsim._units import parse_quantity
 from nadsim.analysis import summarize
@@ -225,7 +225,7 @@ def write_outputs(runs: dict, regimen: Regimen, *, fmt: str, out: Path | None, p
         payload = {"metadata": run_metadata(ds.attrs), "time_h": ds["time"].values.tolist(),
                    "variables": {v: {"unit": ds[v].attrs.get("units", ""), "values": ds[v].values.tolist()}
                                  for v in variables}}
-        text = json.dumps(payload)
+        text = json.dumps(json_safe(payload), allow_nan=False)
         if out:
             with atomic_path(out) as tmp:
                 tmp.write_text(text, encoding="utf-8")
@@ -326,11 +326,11 @@ def show_intervals(iv: Any, grid: np.ndarray, *, fmt: str) -> None:
     """90 % prediction intervals at the last time, level and change from baseline (research use)."""
     names = [o for o in INTERVAL_OUTPUTS if o in iv]
     if fmt == "json":
-        typer.echo(json.dumps({"intervals": {
+        typer.echo(json.dumps(json_safe({"intervals": {
             "level": iv.attrs["level"], "draws": iv.attrs["draws"], "source": iv.attrs["source"],
             "time_h": float(grid[-1]),
             "outputs": {v: {q: float(iv[v].sel(quantile=q).values[-1]) for q in ("lower", "median", "upper")}
-                        for v in iv.data_vars}}}))
+                        for v in iv.data_vars}}}), allow_nan=False))
         return
     tab = Table(title=f"90 % prediction intervals at {grid[-1]:g} h ({iv.attrs['draws']} draws from the "
                       f"{iv.attrs['source']}; {iv.attrs['failed_draws']} failed); change from each draw's own value "

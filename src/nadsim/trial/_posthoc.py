@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nadsim._errors import InputError
-from nadsim._files import atomic_write_text
+from nadsim._files import atomic_write_text, json_safe
 from nadsim.trial._lock import lock_holder
 from nadsim.trial._power import n_for_power, power_curve
 from nadsim.trial._registry import RUN_ARG, Registry
@@ -56,7 +56,7 @@ def power_from_run(run: str, *, target: float = 0.8, replicates: int = 1000,
         arms[a.name] = {"endpoint": e.name, "control": spec.control, "true_effect": te, "curve": curve,
                         "n_for_target": nt}
     result = {"run_id": run_id, "model": model.name, "target": target, "replicates": replicates, "arms": arms}
-    atomic_write_text(out / "power.json", json.dumps(result, indent=1))
+    atomic_write_text(out / "power.json", json.dumps(json_safe(result), indent=1, allow_nan=False))
     return result
 
 

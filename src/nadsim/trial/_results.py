@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from nadsim._files import json_safe
 from nadsim._version import __version__
 from nadsim.model import Model
 from nadsim.population import STONE_PLACEBO_CLASSES, mixture_mean
@@ -506,5 +507,6 @@ def finalize(run_id: str, spec: TrialSpec, model: Model, out: Path, reg: Registr
     summary["warnings"] = warn
     summary = _clean(summary)
     atomic_write_parquet(subj, out / "subjects.parquet")
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1, sort_keys=True).encode())
+    atomic_write_bytes(out / "summary.json", json.dumps(json_safe(summary), indent=1, sort_keys=True,
+                                                                 allow_nan=False).encode())
     return summary
