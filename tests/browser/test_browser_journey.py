@@ -162,7 +162,7 @@ def test_prediction_intervals_in_both_languages(server_url, browser_page, artifa
     page.wait_for_selector("body[data-simulated='1']")
     assert page.locator("#intervals-card").is_hidden()  # off by default
     page.evaluate("document.body.dataset.simulated = ''")
-    page.fill("#interval-draws", "8")
+    page.fill("#interval-draws", "20")
     page.fill("#until", "48")
     page.click("#run")
     page.wait_for_selector("body[data-simulated='1']")

@@ -70,8 +70,8 @@ def test_prediction_intervals_are_ordered_and_relative_to_each_draws_baseline(sy
     model = synthetic_posterior[0]
     reg = Regimen((Dose("NR", "oral", 1000.0, 1.0),))
     t = np.arange(0.0, 24.01, 0.5)
-    iv = prediction_intervals(model, reg, t, n=16, outputs=["pbmc_NAD", "whole_blood_NAD"])
-    assert iv.attrs["draws"] + iv.attrs["failed_draws"] == 16 and iv.attrs["level"] == 0.9
+    iv = prediction_intervals(model, reg, t, n=20, outputs=["pbmc_NAD", "whole_blood_NAD"])
+    assert iv.attrs["draws"] + iv.attrs["failed_draws"] == 20 and iv.attrs["level"] == 0.9
     for v in ("pbmc_NAD", "change_pbmc_NAD", "whole_blood_NAD"):
         lo, med, hi = iv[v].values
         assert np.all(lo <= med + 1e-12) and np.all(med <= hi + 1e-12)
@@ -79,6 +79,9 @@ def test_prediction_intervals_are_ordered_and_relative_to_each_draws_baseline(sy
     assert iv["change_pbmc_NAD"].values[2].max() > 0  # the dose raises PBMC NAD+ in the upper draws
     with pytest.raises(InputError, match="level"):
         prediction_intervals(model, reg, t, n=4, level=0.3)
+    # 19 draws leave the 5 % tails of a 90 % interval without a draw: refused, for every face
+    with pytest.raises(InputError, match=">= 20"):
+        prediction_intervals(model, reg, t, n=19)
 
 
 def test_simulate_interval_option_prints_intervals():

@@ -356,17 +356,17 @@ async def test_prediction_intervals_are_the_calibrations(client, article):
     from nadsim.calibration import prediction_intervals
     from nadsim.web.schemas import SimulateRequest
 
-    body = {**article, "intervals": {"draws": 6, "seed": 2}}
+    body = {**article, "intervals": {"draws": 20, "seed": 2}}
     r = await client.post("/api/simulate", json=body)
     assert r.status_code == 200, r.text
     res = r.json()
     iv = res["metadata"]["intervals"]
-    assert iv["level"] == 0.9 and iv["draws"] + iv["failed_draws"] == 6 and iv["time_h"] == 24
+    assert iv["level"] == 0.9 and iv["draws"] + iv["failed_draws"] == 20 and iv["time_h"] == 24
     req = SimulateRequest.model_validate(body)
     model, _ = app.patient_model(svc.regimen_request(req))
     names = [row["variable"] for row in iv["rows"]]
     assert {"whole_blood_NAD", "HAMD", "CRP"} <= set(names)
-    ref = prediction_intervals(model, svc.make_regimen(req.regimen), np.array(res["time_h"]), n=6, seed=2,
+    ref = prediction_intervals(model, svc.make_regimen(req.regimen), np.array(res["time_h"]), n=20, seed=2,
                                outputs=names)
     for name in names:
         band = res["series"][name]["interval"]
@@ -382,6 +382,9 @@ async def test_prediction_intervals_are_the_calibrations(client, article):
     assert (await client.post("/api/simulate", json=article)).json()["metadata"]["intervals"] is None
     bad = await client.post("/api/simulate", json={**article, "intervals": {"draws": LIMITS["max_interval_draws"] + 1}})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "intervals.draws"
+    few = await client.post("/api/simulate", json={**article, "intervals": {"draws": 5}})  # a tail without a draw
+    assert few.status_code == 422 and few.json()["errors"][0]["field"] == "intervals.draws"
+    assert "at least 20" in few.text
 
 
 async def test_report_and_csv_come_from_the_report_package(client, article):
@@ -398,7 +401,7 @@ async def test_report_and_csv_come_from_the_report_package(client, article):
                                                       ("ja", "90 % 予測区間", "中央値")])
 async def test_report_shows_the_prediction_intervals(client, article, lang, title, median):
     """The downloaded report carries the page's interval table when the request asks for it."""
-    body = {**article, "intervals": {"draws": 4}}
+    body = {**article, "intervals": {"draws": 20}}
     r = await client.post(f"/api/simulate/report?lang={lang}", json=body)
     assert r.status_code == 200, r.text
     assert title in r.text and median in r.text

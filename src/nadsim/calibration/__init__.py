@@ -18,6 +18,7 @@ if _typing.TYPE_CHECKING:
     from nadsim.calibration._fit import qualification_table as qualification_table
     from nadsim.calibration._fit import rise_fold_error as rise_fold_error
     from nadsim.calibration._intervals import RowInterval as RowInterval
+    from nadsim.calibration._intervals import min_draws as min_draws
     from nadsim.calibration._intervals import prediction_intervals as prediction_intervals
     from nadsim.calibration._intervals import target_intervals as target_intervals
     from nadsim.calibration._posterior import load_posterior as load_posterior
@@ -47,6 +48,7 @@ _LAZY = {
     "kinetic_checks": "nadsim.calibration._report",
     "load_posterior": "nadsim.calibration._posterior",
     "load_targets": "nadsim.calibration._targets",
+    "min_draws": "nadsim.calibration._intervals",
     "parameter_draws": "nadsim.calibration._uncertainty",
     "predict": "nadsim.calibration._fit",
     "predict_with_reference": "nadsim.calibration._fit",
@@ -74,6 +76,7 @@ __all__ = [
     "kinetic_checks",
     "load_posterior",
     "load_targets",
+    "min_draws",
     "parameter_draws",
     "predict",
     "predict_with_reference",

@@ -12,6 +12,7 @@ is for what a new trial would report, which is what the validation rows are.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -26,7 +27,7 @@ from nadsim.dosing import Regimen
 from nadsim.model import Model
 from nadsim.simulate import compile_model, simulate_batch
 
-__all__ = ["RowInterval", "draws_matrix", "prediction_intervals", "target_intervals"]
+__all__ = ["RowInterval", "draws_matrix", "min_draws", "prediction_intervals", "target_intervals"]
 
 
 class RowInterval(NamedTuple):
@@ -53,6 +54,12 @@ def draws_matrix(model: Model, draws: Sequence[Mapping[str, float]]) -> np.ndarr
     return P
 
 
+def min_draws(level: float = 0.9) -> int:
+    """The fewest draws whose ``level`` interval is not just the sample's extremes: each tail,
+    (1 - level) / 2 of the draws, must hold at least one draw (20 for a 90 % interval)."""
+    return math.ceil(2.0 / (1.0 - level) - 1e-9)
+
+
 def _check_level(level: float) -> None:
     if not 0.5 <= level < 1.0:
         raise InputError("level", "a coverage in [0.5, 1)", level)
@@ -68,6 +75,9 @@ def prediction_intervals(model: Model, regimen: Regimen, times: Sequence[float] 
     ``attrs``: draws, failed draws, source, level.
     """
     _check_level(level)
+    if not isinstance(n, int | np.integer) or n < min_draws(level):
+        raise InputError("n", f"a whole number of draws >= {min_draws(level)} for a {100 * level:g} % interval "
+                              "(fewer leave a tail without a draw)", n)
     source = default_source() if source is None else source
     draws = parameter_draws(model, n, seed=seed, source=source)
     ds = simulate_batch(model, regimen, times, draws_matrix(model, draws), solver=solver)

@@ -33,6 +33,7 @@ from nadsim.app import (
     run_population,
     simulate_patient,
 )
+from nadsim.calibration import min_draws
 from nadsim.cli._app import console
 from nadsim.cli._options import (
     Age,
@@ -92,8 +93,8 @@ def make_regimen(compound: str, route: str, dose: str, infusion: str | None, eve
 #: the most output times the CLI asks for (a step, given or default, that gives more is refused)
 MAX_POINTS = 200_000
 #: a 90 % interval is the 5th to 95th percentile of the draws: with fewer than 20 draws a tail
-#: holds no draw at all and the "interval" is the sample's extremes
-MIN_INTERVAL_DRAWS = 20
+#: holds no draw at all and the "interval" is the sample's extremes (the same rule as the engine's)
+MIN_INTERVAL_DRAWS = min_draws(0.9)
 #: where each --format writes its --out file (and --plot: PNG only)
 OUT_SUFFIXES = {"table": (".csv",), "csv": (".csv",), "json": (".json",)}
 PLOT_SUFFIXES = (".png",)

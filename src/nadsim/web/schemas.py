@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nadsim import app
+from nadsim.calibration import min_draws
 
 __all__ = [
     "LIMITS",
@@ -141,9 +142,17 @@ class Uncertainty(_Strict):
 
 class PredictionIntervals(_Strict):
     draws: int = Field(0, ge=0, le=LIMITS["max_interval_draws"],
-                       description="Parameter draws from the calibration's posterior for 90 % prediction intervals "
-                                   "(0 = none).")
+                       description=f"Parameter draws from the calibration's posterior for 90 % prediction intervals "
+                                   f"(0 = none, else at least {min_draws(0.9)}).")
     seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    @field_validator("draws")
+    @classmethod
+    def _enough_draws(cls, v: int) -> int:
+        # fewer draws than this leave a 5 % tail without a draw (nadsim.calibration.min_draws)
+        if 0 < v < min_draws(0.9):
+            raise ValueError(f"0 (none) or at least {min_draws(0.9)} draws for a 90 % interval")
+        return v
 
 
 def _last_dose_h(info: ValidationInfo) -> float:
