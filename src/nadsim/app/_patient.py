@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from nadsim._errors import InputError
-from nadsim.calibration import prediction_intervals
+from nadsim.calibration import min_draws, prediction_intervals
 from nadsim.dosing import Regimen
 from nadsim.library import PROFILE_RANGES, get_model, with_trial_arm
 from nadsim.model import Model
@@ -106,8 +106,9 @@ def patient_intervals(model: Model, regimen: Regimen | None, times: np.ndarray, 
                       seed: int = 0) -> xr.Dataset:
     """90 % prediction intervals (parameter uncertainty: the calibration's posterior, the
     unconstrained tissue parameters from their priors) of the patient's outputs over time."""
-    if not isinstance(draws, int) or draws < 1:
-        raise InputError("--interval", "a whole number of parameter draws >= 1", draws)
+    if not isinstance(draws, int) or draws < min_draws(0.9):
+        raise InputError("intervals", f"a whole number of parameter draws >= {min_draws(0.9)} (each 5 % tail of the "
+                                      "90 % interval needs a draw)", draws)
     return prediction_intervals(model, regimen if regimen is not None else Regimen.none(), times, n=draws, seed=seed,
                                 outputs=interval_outputs(model))
 
