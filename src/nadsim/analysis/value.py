@@ -56,6 +56,7 @@ __all__ = [
     "link_parameters",
     "noise_floor",
     "placebo_response_rate",
+    "rejected_by_any",
     "rejections",
     "run_draws",
     "sample_links",
@@ -310,16 +311,28 @@ def run_draws(model: Model, *, n: int = 300, seed: int = 0, regimen: Regimen | N
                  regimen.describe(), profile)
 
 
-def rejections(draws: Draws, constraints: Sequence[CytokineConstraint] = CYTOKINE_CONSTRAINTS) -> dict[str, int]:
-    """How many solved draws each study's region rejects (a draw can fail several)."""
+def _rejected(draws: Draws, constraints: Sequence[CytokineConstraint]) -> dict[str, np.ndarray]:
+    """Per study, the solved draws outside its region (any of its outputs)."""
     out = {}
     for c in constraints:
         bad = np.zeros(draws.solved.shape, bool)
         for o in c.outputs:
             v = draws.constraints[f"{c.name}: {o}"]
             bad |= ~((v >= c.region[0]) & (v <= c.region[1]))
-        out[c.name] = int(np.count_nonzero(bad & draws.solved))
+        out[c.name] = bad & draws.solved
     return out
+
+
+def rejections(draws: Draws, constraints: Sequence[CytokineConstraint] = CYTOKINE_CONSTRAINTS) -> dict[str, int]:
+    """How many solved draws each study's region rejects (a draw can fail several)."""
+    return {name: int(np.count_nonzero(bad)) for name, bad in _rejected(draws, constraints).items()}
+
+
+def rejected_by_any(draws: Draws, constraints: Sequence[CytokineConstraint] = CYTOKINE_CONSTRAINTS) -> int:
+    """Solved draws outside at least one study's region, each counted once (:func:`rejections`
+    overlap: their sum counts a draw once per study that rejects it)."""
+    masks = list(_rejected(draws, constraints).values())
+    return int(np.count_nonzero(np.logical_or.reduce(masks))) if masks else 0
 
 
 def significance_weights(draws: Draws, constraints: Sequence[CytokineConstraint] = CYTOKINE_CONSTRAINTS,

@@ -8,14 +8,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from nadsim._errors import InputError
 from nadsim.analysis.value import (
     CYTOKINE_CONSTRAINTS,
     Draws,
     hamd_interval,
     noise_floor,
+    rejected_by_any,
     rejections,
     run_draws,
     significance_weights,
@@ -58,12 +57,7 @@ EFFECT = "HAM-D-17 benefit: placebo arm minus active arm, points; positive = imp
 def outside_constraints(draws: Draws) -> int:
     """Solved draws outside at least one cytokine constraint, each counted once (a draw can
     fail several, so :func:`nadsim.analysis.value.rejections` overlap)."""
-    bad = np.zeros(draws.solved.shape, bool)
-    for c in CYTOKINE_CONSTRAINTS:
-        for o in c.outputs:
-            v = draws.constraints[f"{c.name}: {o}"]
-            bad |= ~((v >= c.region[0]) & (v <= c.region[1]))
-    return int(np.count_nonzero(bad & draws.solved))
+    return rejected_by_any(draws)
 
 
 def measure(request: MeasureRequest, *, progress: Callable[[int, int], None] | None = None) -> MeasureResult:
