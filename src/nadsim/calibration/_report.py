@@ -155,7 +155,9 @@ def qualification_rise_figure(rows: Sequence[Mapping[str, Any]], path: Path | st
 def _gmfe_rise_of_median(rows: Sequence[Mapping[str, Any]]) -> float:
     """GMFE on the rise of the posterior predictive medians (NaN without intervals)."""
     v = [r.get("abs_log_fold_error_rise_median", np.nan) for r in rows if r["rise_kind"] != "level"]
-    return float(np.exp(np.mean(v))) if v and np.isfinite(v).all() else float("nan")
+    if not np.isfinite(v).all():
+        return float("nan")
+    return gmfe([{"rise_kind": "rise", "abs_log_fold_error_rise": x} for x in v], on="rise")
 
 
 def outside_own_interval(rows: Sequence[Mapping[str, Any]]) -> list[str]:

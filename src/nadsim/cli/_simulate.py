@@ -156,6 +156,11 @@ def run_patient(request: PatientRequest, *, progress: bool = True) -> tuple[Pati
     return runs, {k: v for k, v in out.items() if v is not None}
 
 
+def _shown_unit(variable: str, unit: str) -> str:
+    """A table's unit: a symptom score's points with the sign that is better, else the model's."""
+    return "points (< 0 = improvement)" if variable in IMPROVES_DOWNWARD else unit.replace("dimensionless", "")
+
+
 def _g(x: Any, fmt: str = ".4g") -> str:
     return "-" if x is None or not math.isfinite(x) else format(x, fmt)
 
@@ -192,8 +197,7 @@ def print_tables(runs: dict, regimen: Regimen) -> None:
             mt.add_column(col, justify="left" if col == "marker" else "right")
         for v in markers:
             y, y0 = ds[v].values, ref[v].values
-            unit = "points (< 0 = improvement)" if v in IMPROVES_DOWNWARD else ds[v].attrs.get("units", "")
-            row = [v, unit.replace("dimensionless", ""), _g(y0[0]), _g(y[-1]),
+            row = [v, _shown_unit(v, ds[v].attrs.get("units", "")), _g(y0[0]), _g(y[-1]),
                    _g(y[-1] - y0[-1], "+.3g")]
             if pbo is not None:
                 row += [_g(pbo[v].values[-1] - y0[-1], "+.3g"), _g(y[-1] - pbo[v].values[-1], "+.3g")]
@@ -340,8 +344,7 @@ def show_intervals(iv: Any, grid: np.ndarray, *, fmt: str) -> None:
         tab.add_column(col)
     for v in names:
         lvl, chg = iv[v].values[:, -1], iv[f"change_{v}"].values[:, -1]
-        unit = "points (< 0 = improvement)" if v in IMPROVES_DOWNWARD else str(iv[v].attrs.get("units", ""))
-        tab.add_row(v, unit.replace("dimensionless", ""), _g(lvl[1]),
+        tab.add_row(v, _shown_unit(v, str(iv[v].attrs.get("units", ""))), _g(lvl[1]),
                     f"{_g(lvl[0])} to {_g(lvl[2])}", _g(chg[1], "+.4g"), f"{_g(chg[0], '+.4g')} to {_g(chg[2], '+.4g')}")
     console.print(tab)
     console.print("[dim]Parameter uncertainty only (calibration posterior; unconstrained brain and muscle "

@@ -70,7 +70,6 @@ def new_figure(width: float, height: float, **kw: Any) -> tuple[Any, Any]:
     return plt.subplots(figsize=(width, height), layout="constrained", **kw)
 
 
-
 def save(fig: Any, path: Path | str, *, dpi: int = 120) -> Path:
     """Write ``fig`` as PNG and close it."""
     fig.savefig(path, dpi=dpi, format="png")
