@@ -111,7 +111,7 @@ def test_write_back_updates_only_named_entries(tmp_path):
 def test_stored_fit_matches_the_table_and_its_gmfe(report):
     """The package posterior was fitted to the current parameter table, stopped by the optimiser's
     own test, and its draws did not collapse; the GMFE on the rise at the table values is the one
-    `nadsim qualify` reported for this fit (1.366 fitted, 1.168 validation; the solver's rtol and
+    `nadsim qualify` reported for this fit (1.366 fitted, 1.363 over the nine validation rows; the solver's rtol and
     thread order move it by < 0.005, so tolerance 0.01). Issue #13 targets: 1.3 / 1.5."""
     from nadsim.calibration._calibrator import load_posterior, posterior_matches
 
@@ -121,7 +121,7 @@ def test_stored_fit_matches_the_table_and_its_gmfe(report):
     assert post["optimizer"]["success"] and post["optimizer"]["status"] in (1, 2, 3, 4)
     assert post["ess"] >= 50  # SMC draws (the importance-resampled draws before this fit: 5.3)
     assert gmfe([r for r in rows if r["role"] == "fit"], on="rise") == pytest.approx(1.366, abs=0.01)
-    assert gmfe([r for r in rows if r["role"] == "validate"], on="rise") == pytest.approx(1.168, abs=0.01)
+    assert gmfe([r for r in rows if r["role"] == "validate"], on="rise") == pytest.approx(1.363, abs=0.01)
 
 
 def test_report_shows_the_posterior_median_and_points_outside_their_interval(report, tmp_path):

@@ -52,3 +52,19 @@ def test_the_rule_catches_an_untraceable_parameter():
     p = MODEL.parameters["CL_ren_NR"]  # assumed, with a reason and bounds 0.5-10 L/h
     assert _problem(replace(p, provenance=replace(p.provenance, note=""))) == "assumed without a reason (note)"
     assert "narrow" in _problem(replace(p, bounds=(4.0, 6.0)))
+
+
+def test_only_shared_data_rows_are_fitted_and_found_rows_are_held_out():
+    """The data discipline of issue #13: a fitted row cites ../shared/data (human_pk.csv or
+    kinetics.csv); a published result found later (listed in docs/qualification_sources.md)
+    is a validation or excluded row, never fitted."""
+    from pathlib import Path
+
+    _, targets = load_targets()
+    for t in targets:
+        if t.role == "fit":
+            assert "human_pk.csv" in t.source or "kinetics.csv" in t.source, t.id
+    listed = (Path(__file__).parents[2] / "docs" / "qualification_sources.md").read_text(encoding="utf-8")
+    found = [t for t in targets if f"`{t.id}`" in listed]
+    assert len(found) >= 7
+    assert all(t.role in ("validate", "excluded") for t in found), [t.id for t in found if t.role == "fit"]
