@@ -63,7 +63,6 @@ __all__ = ["PetabTarget", "export_petab", "lint_petab"]
 
 NOISE_LOG_SD = 0.25
 PREEQ = "preequilibration"
-DATA_CSV = Path("/work/shared/data/human_pk.csv")
 
 
 class PetabTarget:
@@ -99,9 +98,6 @@ def _load(model: Model) -> tuple[dict[str, Regimen], list[PetabTarget], list[tup
         else:
             skipped.append((t.id, f"statistic '{t.statistic}' is not a value at one time point (PEtab v1)"))
     return regimens, out, skipped
-
-
-_CSV_MATRIX = {"whole blood": "whole_blood_NAD", "plasma": "plasma_NAD", "pbmc": "pbmc_NAD"}
 
 
 def _sid(text: str) -> str:
@@ -200,8 +196,7 @@ def _priors(lo: float, hi: float, nominal: float) -> tuple[str, str, str]:
 def export_petab(out: Path | str, model: Model | None = None, *, estimate: Sequence[str] | None = None) -> Path:
     """Write a PEtab v1 problem into directory ``out`` (created if missing); returns problem.yaml.
 
-    ``estimate`` names the parameters to fit (default: :data:`nadsim.calibration.FIT_PARAMETERS`,
-    or every parameter of kind "fitted"/"assumed" with a bound range when that is missing).
+    ``estimate`` names the parameters to fit (default: :data:`nadsim.calibration.FIT_PARAMETERS`).
     """
     import pandas as pd
 

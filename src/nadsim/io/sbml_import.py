@@ -20,7 +20,8 @@ keeps the structural ones (unique ids, defined symbols).
 
 Species, ``State``s and the initial values follow the file; :func:`simulate_sbml` integrates
 from there (not from a steady state, which nadsim's own models start from) and executes the
-events with SciPy's root finding.
+events where a trigger changes sign: checked at the outputs and on a grid of
+:data:`EVENT_SCAN` points, then bisected to :data:`EVENT_TIME_TOL`.
 """
 
 from __future__ import annotations
