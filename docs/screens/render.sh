@@ -7,6 +7,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 uv run nadsim demo --plot demo.png
 uv run nadsim sensitivity --method local --output whole_blood_NAD --until "24 h" --model nad_core --plot tornado.png --no-progress
+uv run nadsim measure --hamd 22 --draws 500 --seed 20261202 --plot measure.png --no-progress > /dev/null
 uv run nadsim qualify --out "$work/qualification" --no-progress
 cp "$work/qualification/qualification.png" qualification.png
 NADSIM_HOME="$work/home" uv run nadsim trial run ../../examples/trials/nmn-drip-depression.toml --out "$work/trial" \
