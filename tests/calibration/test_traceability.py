@@ -6,12 +6,15 @@ the calibration rows it was fitted to, or is `assumed` with a reason (`note`) an
 says "nominal") are not uncertain and pass with their note.
 """
 
+from pathlib import Path
+
 import pytest
 
 from nadsim.calibration import load_targets
 from nadsim.library import build_nad_core
 
 MODEL = build_nad_core()
+SOURCES_DOC = Path(__file__).resolve().parents[2] / "docs" / "qualification_sources.md"
 FREE = [p for p in MODEL.parameters.values() if p.expr is None and p.name not in set(MODEL.infusion_inputs.values())]
 
 
@@ -58,13 +61,11 @@ def test_only_shared_data_rows_are_fitted_and_found_rows_are_held_out():
     """The data discipline of issue #13: a fitted row cites ../shared/data (human_pk.csv or
     kinetics.csv); a published result found later (listed in docs/qualification_sources.md)
     is a validation or excluded row, never fitted."""
-    from pathlib import Path
-
     _, targets = load_targets()
     for t in targets:
         if t.role == "fit":
             assert "human_pk.csv" in t.source or "kinetics.csv" in t.source, t.id
-    listed = (Path(__file__).parents[2] / "docs" / "qualification_sources.md").read_text(encoding="utf-8")
+    listed = SOURCES_DOC.read_text(encoding="utf-8")
     found = [t for t in targets if f"`{t.id}`" in listed]
     assert len(found) >= 7
     assert all(t.role in ("validate", "excluded") for t in found), [t.id for t in found if t.role == "fit"]
