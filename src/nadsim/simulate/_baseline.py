@@ -32,8 +32,9 @@ import numpy as np
 from nadsim.model import Model, parse_expr
 from nadsim.simulate._compile import CompiledModel
 
-__all__ = ["ANDERSON_DEPTH", "ANDERSON_MAX_ITER", "MAX_JUMP", "SCALE_FLOOR", "STEADY_TOL", "anderson_orbit", "averaged_start", "forced_states",
-           "orbit_indices", "periodic_orbit", "periods", "state_sets"]
+__all__ = ["ANDERSON_DEPTH", "ANDERSON_MAX_ITER", "MAX_JUMP", "N_PHASES", "PRECONDITION_A", "SCALE_FLOOR", "STEADY_TOL",
+           "anderson_orbit", "averaged_jacobian", "averaged_start", "forced_states", "orbit_indices",
+           "orbit_preconditioner", "periodic_orbit", "periods", "state_sets", "steady_states"]
 
 PeriodMap = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 AveragedStart = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
@@ -53,6 +54,8 @@ ANDERSON_DEPTH, ANDERSON_MAX_ITER = 6, 40
 STEADY_TOL = 1e-10
 #: forcing phases averaged for the orbit's starting point
 N_PHASES = 12
+#: pole of the rational stand-in for 1 / (1 - exp(z)) in :func:`orbit_preconditioner`
+PRECONDITION_A = 3.0
 
 
 def forced_states(model: Model) -> tuple[str, ...]:
@@ -150,6 +153,52 @@ def averaged_start(cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: in
     return y, r
 
 
+def averaged_jacobian(cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: int = N_PHASES) -> np.ndarray:
+    """Jacobian (n, d, d) of the period-averaged derivative at ``Y`` over the free states of
+    :func:`orbit_indices`, in the states' own units (NumPy reference, forward differences)."""
+    P = np.atleast_2d(np.asarray(P, dtype=float))
+    Y = np.atleast_2d(np.asarray(Y, dtype=float))
+    free, _species = orbit_indices(cm)
+    phases = periods(cm, P)[:, None] * np.linspace(0.0, 1.0, n_phases, endpoint=False)[None, :]
+    base = Y.copy()
+    base[:, np.setdiff1d(np.arange(Y.shape[1]), free)] = 0.0
+
+    def f(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        yy = np.repeat(base[rows][:, None, :], n_phases, axis=1)
+        yy[:, :, free] = x[:, None, :]
+        return cm.rhs(phases[rows], yy, P[rows][:, None, :]).mean(axis=1)[:, free]
+
+    rows = np.arange(P.shape[0])
+    x = base[:, free]
+    return _fd_jacobian(f, x, f(x, rows), rows)
+
+
+def orbit_preconditioner(J: np.ndarray, T: np.ndarray, a: float = PRECONDITION_A) -> np.ndarray:
+    """Operators (n, d, d) that turn a period's residual ``Phi(y) - y`` into a step towards the
+    orbit, from each subject's averaged Jacobian ``J`` (n, d, d) and period ``T`` (n,).
+
+    For a linear system with Jacobian J the fixed point of the period map is
+    ``y + (I - exp(TJ))^-1 (Phi(y) - y)``. The operator here replaces 1 / (1 - e^z) by the
+    rational stand-in g(z) = 1 - 1/z - (a/2)/(a - z), exact in its two limits (1 for fast
+    modes, -1/z + 1/2 for slow ones) and needing two solves instead of a matrix exponential:
+    ``I - (TJ)^-1 - (a/2)(aI - TJ)^-1``. Measured on the benchmark population (RESULTS.md):
+    with Anderson on top, 5.1 periods a subject instead of 16.5, same orbit. A subject whose
+    matrices are singular gets the identity (plain Anderson)."""
+    J = np.asarray(J, dtype=float)
+    n, d, _ = J.shape
+    eye = np.broadcast_to(np.eye(d), J.shape)
+    Z = np.asarray(T, dtype=float)[:, None, None] * J
+    out = np.array(eye)
+    for i in range(n):
+        try:
+            op = eye[i] - np.linalg.inv(Z[i]) - 0.5 * a * np.linalg.inv(a * eye[i] - Z[i])
+        except np.linalg.LinAlgError:
+            continue
+        if np.all(np.isfinite(op)):
+            out[i] = op
+    return out
+
+
 def _fd_jacobian(f: Callable[[np.ndarray, np.ndarray], np.ndarray], xa: np.ndarray, fa: np.ndarray,
                  act: np.ndarray) -> np.ndarray:
     """Forward-difference Jacobians of ``f`` for every active row, all columns at once."""
@@ -186,7 +235,8 @@ def periodic_orbit(cm: CompiledModel, P: np.ndarray, start: AveragedStart, orbit
 
 
 def anderson_orbit(period_map: PeriodMap, Y0: np.ndarray, free: np.ndarray, nonneg: np.ndarray, *,
-                   tol: float, depth: int = ANDERSON_DEPTH, max_iter: int = ANDERSON_MAX_ITER) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   tol: float, depth: int = ANDERSON_DEPTH, max_iter: int = ANDERSON_MAX_ITER,
+                   precondition: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fixed points of ``period_map`` for every lane of ``Y0`` (n, n_states).
 
     ``period_map(Y, active) -> (Phi(Y), ok)`` integrates each active lane over one period (rows
@@ -195,6 +245,9 @@ def anderson_orbit(period_map: PeriodMap, Y0: np.ndarray, free: np.ndarray, nonn
     clipped at zero. Returns ``(Y, ok, iterations)``: ``Y`` is the last integrated state of
     each lane, ``ok`` whether one period moved no free state by more than ``tol`` relative to
     max(|y|, :data:`SCALE_FLOOR`); lanes stop iterating once they converge or fail.
+    ``precondition`` (n, d, d), from :func:`orbit_preconditioner`, turns each residual into a
+    step before the extrapolation; a lane whose preconditioned step is not finite, or whose
+    step is distrusted, goes on without it (the compiled search does the same).
     """
     Y0 = np.array(Y0, dtype=float)
     n = Y0.shape[0]
@@ -216,6 +269,7 @@ def anderson_orbit(period_map: PeriodMap, Y0: np.ndarray, free: np.ndarray, nonn
     active = np.ones(n, dtype=bool)
     ok = np.zeros(n, dtype=bool)
     iters = np.zeros(n, dtype=int)
+    use_pc = np.ones(n, dtype=bool)
     out = full(x)
     for _ in range(max_iter):
         Fy, good = period_map(full(x), active.copy())
@@ -229,13 +283,20 @@ def anderson_orbit(period_map: PeriodMap, Y0: np.ndarray, free: np.ndarray, nonn
         active &= good & ~done
         if not active.any():
             break
+        gx = fx
+        if precondition is not None:  # x + P (Phi(x) - x), P applied in the states' own units
+            with np.errstate(all="ignore"):
+                step = np.einsum("nij,nj->ni", precondition, (fx - x) * scale) / scale
+            use_pc &= np.all(np.isfinite(step), axis=1)
+            gx = np.where(use_pc[:, None], x + step, fx)
         xs.append(x)
-        fs.append(fx)
+        fs.append(gx)
         del xs[:-(depth + 1)], fs[:-(depth + 1)]
-        x = _anderson_step(np.stack(xs, -1), np.stack(fs, -1), fx)
+        x = _anderson_step(np.stack(xs, -1), np.stack(fs, -1), gx)
         wild = np.max(np.abs(x - fx) / np.maximum(np.abs(fx), 1.0), axis=1) > MAX_JUMP
         if wild.any():
             x[wild] = fx[wild]
+            use_pc &= ~wild
             for h in (*xs, *fs):  # restart those lanes' history from the plain iterate
                 h[wild] = fx[wild]
         x[:, clip] = np.maximum(x[:, clip], 0.0)
@@ -248,6 +309,9 @@ def _anderson_step(X: np.ndarray, F: np.ndarray, fx: np.ndarray) -> np.ndarray:
     problem is degenerate or the step is not finite fall back to the plain iterate ``fx``."""
     if X.shape[-1] < 2:
         return fx.copy()
+    d = X.shape[1]
+    if X.shape[-1] > d + 1:  # more differences than dimensions: keep the newest d
+        X, F = X[..., -(d + 1):], F[..., -(d + 1):]
     G = F - X  # residuals
     dG = np.diff(G, axis=-1)
     dF = np.diff(F, axis=-1)

@@ -24,7 +24,14 @@ from typing import ClassVar
 import numpy as np
 
 from nadsim.model import Model
-from nadsim.simulate._baseline import anderson_orbit, averaged_start, orbit_indices
+from nadsim.simulate._baseline import (
+    anderson_orbit,
+    averaged_jacobian,
+    averaged_start,
+    orbit_indices,
+    orbit_preconditioner,
+    periods,
+)
 from nadsim.simulate._compile import CompiledModel
 from nadsim.simulate._schedule import Schedule
 from nadsim.simulate._tolerances import Tolerances
@@ -78,10 +85,12 @@ class AbstractSolver(abc.ABC):
         return averaged_start(cm, P, Y, n_phases)
 
     def orbit(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, tol: Tolerances) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Periodic orbits from starts ``Y``: Anderson acceleration of :meth:`period_map`
+        """Periodic orbits from starts ``Y`` (the averaged starts): Anderson acceleration of
+        :meth:`period_map`, preconditioned by the averaged Jacobian at the start
         (:func:`~nadsim.simulate._baseline.anderson_orbit`). Returns (Y0, ok, periods)."""
         free, species = orbit_indices(cm)
-        return anderson_orbit(self.period_map(cm, P, tol), Y, free, species, tol=tol.orbit_tol)
+        pc = orbit_preconditioner(averaged_jacobian(cm, P, Y), periods(cm, P))
+        return anderson_orbit(self.period_map(cm, P, tol), Y, free, species, tol=tol.orbit_tol, precondition=pc)
 
     def describe(self) -> str:
         return self.name

@@ -38,6 +38,8 @@ from nadsim.simulate._baseline import (
     ANDERSON_DEPTH,
     ANDERSON_MAX_ITER,
     MAX_JUMP,
+    N_PHASES,
+    PRECONDITION_A,
     SCALE_FLOOR,
     STEADY_TOL,
     anderson_orbit,
@@ -286,7 +288,8 @@ class NativeSolver(AbstractSolver):
         return period_map
 
     def orbit(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, tol: Tolerances) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The orbit search compiled: Anderson acceleration of the day map per subject, no
+        """The orbit search compiled: Anderson acceleration of the day map per subject,
+        preconditioned by the averaged Jacobian at the start as in the NumPy procedure, no
         Python between periods (the NumPy procedure cost ~0.4 ms a subject on top of the maps)."""
         mod = load(cm.model)
         P = _arg(np.atleast_2d(P), np.float64)
@@ -300,8 +303,8 @@ class NativeSolver(AbstractSolver):
 
         def work(lo: int, hi: int) -> None:
             mod.orbit_range(out, P, T, free_idx, clip, ANDERSON_DEPTH, ANDERSON_MAX_ITER, tol.orbit_tol, SCALE_FLOOR,
-                            MAX_JUMP, tol.baseline_rtol, tol.baseline_atol, tol.max_steps, tol.max_wall_s, ok, iters,
-                            lo, hi)
+                            MAX_JUMP, tol.baseline_rtol, tol.baseline_atol, tol.max_steps, tol.max_wall_s,
+                            PRECONDITION_A, N_PHASES, ok, iters, lo, hi)
 
         run_ranges(work, out.shape[0], threads=self._threads(), block=self.block)
         retry = np.flatnonzero(~ok)
@@ -313,7 +316,8 @@ class NativeSolver(AbstractSolver):
             # with the plain iterate; (2) a subject whose residual stalled at 3-8e-7 in
             # cortisol_pl, the noise of its day map at rtol/30 just above the acceptance of
             # rtol/3. With maps at rtol/300 it converged in 15 periods, 8e-6 from the orbit
-            # found by a deeper history at the usual tolerance
+            # found by a deeper history at the usual tolerance. The retry is plain Anderson
+            # (no preconditioner), the slower route that does not lean on the averaged Jacobian
             tight = replace(tol, rtol=tol.rtol / 10.0, atol=tol.atol / 10.0)
             Yr, okr, itr = anderson_orbit(self.period_map(cm, P[retry], tight),
                                           np.asarray(Y, dtype=np.float64)[retry], free, species, tol=tol.orbit_tol)

@@ -560,6 +560,26 @@ def _averaged_residual(fbar, scale, free):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _averaged_jacobian(y, p, hq, phases, free, fbar, f, fpert, ytmp, Jv):
+    """Coloured forward differences of the averaged derivative at ``y`` (whose averaged
+    derivative is ``fbar``), into the sparse Jacobian values ``Jv`` (by column)."""
+    n = y.shape[0]
+    srur = math.sqrt(EPS)
+    for g in range(N_COLOURS):
+        for i in range(n):
+            ytmp[i] = y[i]
+        for c in range(COLOUR_PTR[g], COLOUR_PTR[g + 1]):
+            j = COLOUR_COLS[c]
+            ytmp[j] = y[j] + srur * max(abs(y[j]), 1e-3)
+        _averaged_rhs(ytmp, p, hq, phases, free, f, fpert)
+        for c in range(COLOUR_PTR[g], COLOUR_PTR[g + 1]):
+            j = COLOUR_COLS[c]
+            inc = ytmp[j] - y[j]
+            for k in range(COL_PTR[j], COL_PTR[j + 1]):
+                Jv[k] = (fpert[JAC_ROWS[k]] - fbar[JAC_ROWS[k]]) / inc
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def averaged_start_range(Y, P, periods, n_phases, free, species, max_iter, tol, resid, lo, hi):
     """Start of the orbit search: the fixed point of the period-averaged system by
     pseudo-transient continuation (Kelley & Keyes 1998, SIAM J. Numer. Anal. 35:508,
@@ -584,7 +604,6 @@ def averaged_start_range(Y, P, periods, n_phases, free, species, max_iter, tol, 
     Jv = np.empty(max(NNZ, 1))
     lu = np.empty(max(NLU, 1))
     phases = np.empty(n_phases)
-    srur = math.sqrt(EPS)
     for s in range(lo, hi):
         y = Y[s]
         p = P[s]
@@ -601,18 +620,7 @@ def averaged_start_range(Y, P, periods, n_phases, free, species, max_iter, tol, 
         for _it in range(max_iter):
             if not (r >= tol) or not math.isfinite(r):
                 break
-            for g in range(N_COLOURS):  # coloured differences of the averaged derivative
-                for i in range(n):
-                    ytmp[i] = y[i]
-                for c in range(COLOUR_PTR[g], COLOUR_PTR[g + 1]):
-                    j = COLOUR_COLS[c]
-                    ytmp[j] = y[j] + srur * max(abs(y[j]), 1e-3)
-                _averaged_rhs(ytmp, p, hq, phases, free, f, fpert)
-                for c in range(COLOUR_PTR[g], COLOUR_PTR[g + 1]):
-                    j = COLOUR_COLS[c]
-                    inc = ytmp[j] - y[j]
-                    for k in range(COL_PTR[j], COL_PTR[j + 1]):
-                        Jv[k] = (fpert[JAC_ROWS[k]] - fbar[JAC_ROWS[k]]) / inc
+            _averaged_jacobian(y, p, hq, phases, free, fbar, f, fpert, ytmp, Jv)
             if not lu_factor(Jv, step, lu):
                 step /= 4.0
                 continue
@@ -700,14 +708,104 @@ def _anderson_step(X, F, m, x_out, Q, Rm, gam):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _dense_lu(A, piv):
+    """LU with partial pivoting of the small dense matrix ``A``, in place; False when a pivot
+    is zero or not finite (the caller then does without the matrix)."""
+    d = A.shape[0]
+    for k in range(d):
+        q = k
+        amax = abs(A[k, k])
+        for i in range(k + 1, d):
+            if abs(A[i, k]) > amax:
+                amax = abs(A[i, k])
+                q = i
+        if not (amax > 1e-300) or not math.isfinite(amax):
+            return False
+        piv[k] = q
+        if q != k:
+            for j in range(d):
+                A[k, j], A[q, j] = A[q, j], A[k, j]
+        inv = 1.0 / A[k, k]
+        for i in range(k + 1, d):
+            lik = A[i, k] * inv
+            A[i, k] = lik
+            if lik != 0.0:
+                for j in range(k + 1, d):
+                    A[i, j] -= lik * A[k, j]
+    return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _dense_lu_solve(A, piv, b):
+    """Solve with the factors of :func:`_dense_lu`, ``b`` in place."""
+    d = A.shape[0]
+    for k in range(d):
+        q = piv[k]
+        if q != k:
+            b[k], b[q] = b[q], b[k]
+    for i in range(d):
+        s = b[i]
+        for j in range(i):
+            s -= A[i, j] * b[j]
+        b[i] = s
+    for i in range(d - 1, -1, -1):
+        s = b[i]
+        for j in range(i + 1, d):
+            s -= A[i, j] * b[j]
+        b[i] = s / A[i, i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _orbit_preconditioner(y, p, period, n_phases, isfree, free_idx, a, M1, piv1, M2, piv2):
+    """Factors of T*Jbar and a*I - T*Jbar over the free states, Jbar the period-averaged
+    Jacobian at ``y`` (see ``_baseline.orbit_preconditioner`` for the operator they make);
+    False when either is singular."""
+    n = y.shape[0]
+    dfree = free_idx.shape[0]
+    hq = np.empty(max(NH, 1))
+    hoist(p, hq)
+    phases = np.empty(n_phases)
+    for k in range(n_phases):
+        phases[k] = period * k / n_phases
+    f = np.empty(n)
+    fbar = np.empty(n)
+    fpert = np.empty(n)
+    ytmp = np.empty(n)
+    Jv = np.empty(max(NNZ, 1))
+    _averaged_rhs(y, p, hq, phases, isfree, f, fbar)
+    _averaged_jacobian(y, p, hq, phases, isfree, fbar, f, fpert, ytmp, Jv)
+    pos = np.full(n, -1, dtype=np.int64)
+    for k in range(dfree):
+        pos[free_idx[k]] = k
+    for i in range(dfree):
+        for j in range(dfree):
+            M1[i, j] = 0.0
+    for k in range(dfree):
+        j = free_idx[k]
+        for q in range(COL_PTR[j], COL_PTR[j + 1]):
+            r = pos[JAC_ROWS[q]]
+            if r >= 0:
+                M1[r, k] = period * Jv[q]
+    for i in range(dfree):
+        for j in range(dfree):
+            M2[i, j] = -M1[i, j]
+        M2[i, i] += a
+    return _dense_lu(M1, piv1) and _dense_lu(M2, piv2)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def orbit_range(Y, P, periods, free_idx, clip, depth, max_iter, tol, scale_floor, max_jump, rtol, atol,
-                max_steps, max_wall, ok, iters, lo, hi):
+                max_steps, max_wall, precondition_a, n_phases, ok, iters, lo, hi):
     """The periodic orbit of every subject in ``lo:hi`` by Anderson acceleration of the
     one-period map, entirely compiled (``_baseline.anderson_orbit`` is the same procedure in
     NumPy, for the other solvers). ``Y[i]`` holds the start (the averaged start) and receives
     the last integrated state; only ``free_idx`` states are iterated (the others are reset to
     zero each period), ``clip[k]`` marks free states kept non-negative. Converged when one
-    period moves no free state by more than ``tol`` relative to max(|y0|, ``scale_floor``)."""
+    period moves no free state by more than ``tol`` relative to max(|y0|, ``scale_floor``).
+    With ``precondition_a > 0`` the residual of each period is preconditioned by the operator
+    of ``_baseline.orbit_preconditioner`` (averaged Jacobian over ``n_phases`` phases at the
+    start) before Anderson's extrapolation; a subject whose operator is singular, or whose
+    preconditioned step is not finite or is distrusted, goes on without it."""
     n = Y.shape[1]
     dfree = free_idx.shape[0]
     starts = np.zeros(1)
@@ -731,12 +829,26 @@ def orbit_range(Y, P, periods, free_idx, clip, depth, max_iter, tol, scale_floor
     isfree = np.zeros(n, dtype=np.bool_)
     for k in range(dfree):
         isfree[free_idx[k]] = True
+    M1 = np.empty((dfree, dfree))
+    M2 = np.empty((dfree, dfree))
+    piv1 = np.empty(dfree, dtype=np.int64)
+    piv2 = np.empty(dfree, dtype=np.int64)
+    r = np.empty(dfree)
+    v1 = np.empty(dfree)
+    v2 = np.empty(dfree)
+    xg = np.empty(dfree)
     for s in range(lo, hi):
         ends[0] = periods[s]
         times[0] = periods[s]
         for k in range(dfree):
             sc[k] = max(abs(Y[s, free_idx[k]]), scale_floor)
             x[k] = Y[s, free_idx[k]] / sc[k]
+        use_pc = False
+        if precondition_a > 0.0:
+            for i in range(n):
+                y[i] = Y[s, i] if isfree[i] else 0.0
+            use_pc = _orbit_preconditioner(y, P[s], periods[s], n_phases, isfree, free_idx, precondition_a,
+                                           M1, piv1, M2, piv2)
         m = -1  # index of the newest history entry
         ok[s] = False
         deadline = monotonic() + max_wall  # one budget for the subject's whole orbit search
@@ -766,31 +878,48 @@ def orbit_range(Y, P, periods, free_idx, clip, depth, max_iter, tol, scale_floor
             if resid < tol:
                 ok[s] = True
                 break
-            if m == depth:  # drop the oldest entry
-                for r in range(depth):
+            for k in range(dfree):
+                xg[k] = xn[k]
+            if use_pc:  # xg = x + P (Phi(x) - x), P applied in the states' own units
+                for k in range(dfree):
+                    r[k] = (xn[k] - x[k]) * sc[k]
+                    v1[k] = r[k]
+                    v2[k] = r[k]
+                _dense_lu_solve(M1, piv1, v1)
+                _dense_lu_solve(M2, piv2, v2)
+                for k in range(dfree):
+                    xg[k] = x[k] + (r[k] - v1[k] - 0.5 * precondition_a * v2[k]) / sc[k]
+                    if not math.isfinite(xg[k]):
+                        use_pc = False
+                if not use_pc:
                     for k in range(dfree):
-                        X[r, k] = X[r + 1, k]
-                        F[r, k] = F[r + 1, k]
+                        xg[k] = xn[k]
+            if m == depth:  # drop the oldest entry
+                for q in range(depth):
+                    for k in range(dfree):
+                        X[q, k] = X[q + 1, k]
+                        F[q, k] = F[q + 1, k]
             else:
                 m += 1
             for k in range(dfree):
                 X[m, k] = x[k]
-                F[m, k] = xn[k]
+                F[m, k] = xg[k]
             if m >= 1:
                 _anderson_step(X, F, m, x, Q, Rm, gam)
             else:
                 for k in range(dfree):
-                    x[k] = xn[k]
+                    x[k] = xg[k]
             wild = False
             for k in range(dfree):
                 if abs(x[k] - xn[k]) / max(abs(xn[k]), 1.0) > max_jump:
                     wild = True
-            if wild:  # distrust the extrapolation: restart the history from the plain iterate
+            if wild:  # distrust the step: restart from the plain iterate, without the operator
                 for k in range(dfree):
                     x[k] = xn[k]
                     X[0, k] = xn[k]
                     F[0, k] = xn[k]
                 m = -1
+                use_pc = False
             for k in range(dfree):
                 if clip[k] and x[k] < 0.0:
                     x[k] = 0.0
@@ -816,5 +945,5 @@ def warm():
     i2 = np.zeros((1, N_STATS), dtype=np.int64)
     solve_range(f2, f2, f1, f1, f2, i1, i1, f2, f1, np.zeros((1, 1, 1)), 1e-6, 1e-9, 1, 1.0, i1, i2, 0, 0)
     period_map_range(f2, f2, f1, b1, 1e-6, 1e-9, 1, 1.0, b1, i2, 0, 0)
-    orbit_range(f2, f2, f1, i1, b1, 1, 1, 1e-6, 1e-6, 1.0, 1e-6, 1e-9, 1, 1.0, b1, i1, 0, 0)
+    orbit_range(f2, f2, f1, i1, b1, 1, 1, 1e-6, 1e-6, 1.0, 1e-6, 1e-9, 1, 1.0, 3.0, 12, b1, i1, 0, 0)
     averaged_start_range(f2, f2, f1, 1, b1, b1, 1, 1e-6, f1, 0, 0)
