@@ -9,7 +9,7 @@ caching, outputs) the same way for every solver, as diffrax's ``AbstractSolver``
 simulator base separate the integrator from the problem.
 
 To add a solver: subclass :class:`AbstractSolver`, set ``name`` and ``capabilities``, implement
-:meth:`run` and :meth:`period_map` (and :meth:`averaged_start` and :meth:`orbit` if it can do
+:meth:`run` and :meth:`period_map` (and :meth:`averaged_start`, :meth:`averaged_jacobian` and :meth:`orbit` if it can do
 better than the NumPy reference procedures), and register it in :data:`nadsim.simulate.solvers.SOLVERS`. The conformance
 suite (``tests/simulate/test_solver_conformance.py``) runs over every registered solver.
 """
@@ -25,6 +25,7 @@ import numpy as np
 
 from nadsim.model import Model
 from nadsim.simulate._baseline import (
+    N_PHASES,
     anderson_orbit,
     averaged_jacobian,
     averaged_start,
@@ -84,12 +85,17 @@ class AbstractSolver(abc.ABC):
         """Fixed point of the period-averaged system (see :func:`~nadsim.simulate._baseline.averaged_start`)."""
         return averaged_start(cm, P, Y, n_phases)
 
+    def averaged_jacobian(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: int) -> np.ndarray:
+        """Jacobian of the period-averaged system over the free states at ``Y`` (see
+        :func:`~nadsim.simulate._baseline.averaged_jacobian`), which preconditions :meth:`orbit`."""
+        return averaged_jacobian(cm, P, Y, n_phases)
+
     def orbit(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, tol: Tolerances) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Periodic orbits from starts ``Y`` (the averaged starts): Anderson acceleration of
         :meth:`period_map`, preconditioned by the averaged Jacobian at the start
         (:func:`~nadsim.simulate._baseline.anderson_orbit`). Returns (Y0, ok, periods)."""
         free, species = orbit_indices(cm)
-        pc = orbit_preconditioner(averaged_jacobian(cm, P, Y), periods(cm, P))
+        pc = orbit_preconditioner(self.averaged_jacobian(cm, P, Y, N_PHASES), periods(cm, P))
         return anderson_orbit(self.period_map(cm, P, tol), Y, free, species, tol=tol.orbit_tol, precondition=pc)
 
     def describe(self) -> str:

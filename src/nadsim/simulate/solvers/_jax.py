@@ -149,6 +149,12 @@ class JaxSolver(AbstractSolver):
             return NativeSolver().averaged_start(cm, P, Y, n_phases)
         return super().averaged_start(cm, P, Y, n_phases)
 
+    def averaged_jacobian(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: int) -> np.ndarray:
+        """On the host CPU with the native compiled code, as :meth:`averaged_start`."""
+        if NativeSolver.unavailable_reason() is None:
+            return NativeSolver().averaged_jacobian(cm, P, Y, n_phases)
+        return super().averaged_jacobian(cm, P, Y, n_phases)
+
     def period_map(self, cm: CompiledModel, P: np.ndarray, tol: Tolerances) -> PeriodMap:
         P = np.atleast_2d(P)
         T = periods(cm, P)

@@ -326,6 +326,20 @@ class NativeSolver(AbstractSolver):
             iters[retry] += itr
         return out, ok, iters
 
+    def averaged_jacobian(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: int) -> np.ndarray:
+        mod = load(cm.model)
+        P = _arg(np.atleast_2d(P), np.float64)
+        Y = _arg(np.atleast_2d(Y), np.float64)
+        free_idx = _arg(orbit_indices(cm)[0], np.int64)
+        T = _arg(periods(cm, P), np.float64)
+        J = np.zeros((P.shape[0], free_idx.size, free_idx.size))
+
+        def work(lo: int, hi: int) -> None:
+            mod.averaged_jacobian_range(Y, P, T, n_phases, free_idx, J, lo, hi)
+
+        run_ranges(work, P.shape[0], threads=self._threads(), block=self.block)
+        return J
+
     def averaged_start(self, cm: CompiledModel, P: np.ndarray, Y: np.ndarray, n_phases: int) -> tuple[np.ndarray, np.ndarray]:
         mod = load(cm.model)
         P = _arg(np.atleast_2d(P), np.float64)

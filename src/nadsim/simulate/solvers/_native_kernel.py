@@ -756,10 +756,9 @@ def _dense_lu_solve(A, piv, b):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _orbit_preconditioner(y, p, period, n_phases, isfree, free_idx, a, M1, piv1, M2, piv2):
-    """Factors of T*Jbar and a*I - T*Jbar over the free states, Jbar the period-averaged
-    Jacobian at ``y`` (see ``_baseline.orbit_preconditioner`` for the operator they make);
-    False when either is singular."""
+def _dense_averaged_jacobian(y, p, period, n_phases, isfree, free_idx, out):
+    """The Jacobian of the derivative averaged over ``n_phases`` phases of ``period`` at ``y``,
+    over the free states ``free_idx`` (dense, ``out[i, j]`` = d f_i / d y_j, states' units)."""
     n = y.shape[0]
     dfree = free_idx.shape[0]
     hq = np.empty(max(NH, 1))
@@ -779,15 +778,41 @@ def _orbit_preconditioner(y, p, period, n_phases, isfree, free_idx, a, M1, piv1,
         pos[free_idx[k]] = k
     for i in range(dfree):
         for j in range(dfree):
-            M1[i, j] = 0.0
+            out[i, j] = 0.0
     for k in range(dfree):
         j = free_idx[k]
         for q in range(COL_PTR[j], COL_PTR[j + 1]):
             r = pos[JAC_ROWS[q]]
             if r >= 0:
-                M1[r, k] = period * Jv[q]
+                out[r, k] = Jv[q]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def averaged_jacobian_range(Y, P, periods, n_phases, free_idx, J, lo, hi):
+    """``J[s]``: the averaged Jacobian over the free states at ``Y[s]`` (accumulating outputs
+    taken as zero) for every subject in ``lo:hi``; what the NumPy orbit search preconditions
+    with when another solver (JAX) integrates the periods."""
+    n = Y.shape[1]
+    isfree = np.zeros(n, dtype=np.bool_)
+    for k in range(free_idx.shape[0]):
+        isfree[free_idx[k]] = True
+    y = np.empty(n)
+    for s in range(lo, hi):
+        for i in range(n):
+            y[i] = Y[s, i] if isfree[i] else 0.0
+        _dense_averaged_jacobian(y, P[s], periods[s], n_phases, isfree, free_idx, J[s])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _orbit_preconditioner(y, p, period, n_phases, isfree, free_idx, a, M1, piv1, M2, piv2):
+    """Factors of T*Jbar and a*I - T*Jbar over the free states, Jbar the period-averaged
+    Jacobian at ``y`` (see ``_baseline.orbit_preconditioner`` for the operator they make);
+    False when either is singular."""
+    dfree = free_idx.shape[0]
+    _dense_averaged_jacobian(y, p, period, n_phases, isfree, free_idx, M1)
     for i in range(dfree):
         for j in range(dfree):
+            M1[i, j] *= period
             M2[i, j] = -M1[i, j]
         M2[i, i] += a
     return _dense_lu(M1, piv1) and _dense_lu(M2, piv2)
@@ -930,7 +955,7 @@ def orbit_range(Y, P, periods, free_idx, clip, depth, max_iter, tol, scale_floor
                 ok[s] = False
 
 
-ENTRIES = ("solve_range", "period_map_range", "orbit_range", "averaged_start_range")
+ENTRIES = ("solve_range", "period_map_range", "orbit_range", "averaged_start_range", "averaged_jacobian_range")
 
 
 def warm():
@@ -947,3 +972,4 @@ def warm():
     period_map_range(f2, f2, f1, b1, 1e-6, 1e-9, 1, 1.0, b1, i2, 0, 0)
     orbit_range(f2, f2, f1, i1, b1, 1, 1, 1e-6, 1e-6, 1.0, 1e-6, 1e-9, 1, 1.0, 3.0, 12, b1, i1, 0, 0)
     averaged_start_range(f2, f2, f1, 1, b1, b1, 1, 1e-6, f1, 0, 0)
+    averaged_jacobian_range(f2, f2, f1, 12, i1, np.zeros((1, 1, 1)), 0, 0)
