@@ -21,7 +21,17 @@ from typing import Any
 
 from nadsim._errors import InputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "json_safe", "umask_mode"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "cache_dir", "fsync_dir", "json_safe", "umask_mode"]
+
+
+def cache_dir() -> Path:
+    """Where nadsim keeps what it can rebuild: generated solver modules, Numba's machine code and
+    built models (``$NADSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/nadsim``, else ``~/.cache/nadsim``)."""
+    env = os.environ.get("NADSIM_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nadsim"
 
 
 def json_safe(obj: Any) -> Any:

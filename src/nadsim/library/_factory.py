@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from nadsim._errors import InputError
+from nadsim.library._stored import stored
 from nadsim.library.full import PROFILE_RANGES, apply_profile, build_full, with_trial_arm
 from nadsim.library.nad_core.model import build as build_nad_core
 from nadsim.model import Model, apply_evidence_filter
@@ -61,7 +62,14 @@ def get_model(name: str = "full", *, profile: Mapping[str, float | None] | None 
 @lru_cache(maxsize=256)
 def _build(name: str, profile: tuple[tuple[str, float], ...], evidence: str | None, arm: float | None) -> Model:
     # models are immutable values, so a web server or a trial asking again for the same patient
-    # gets the same object without re-checking units and moieties
+    # gets the same object without re-checking units and moieties; a fresh process gets the
+    # library's own models (no profile) from the disk store (library/_stored.py)
+    if profile:
+        return _assemble(name, profile, evidence, arm)
+    return stored(repr((name, evidence, arm)), lambda: _assemble(name, profile, evidence, arm))
+
+
+def _assemble(name: str, profile: tuple[tuple[str, float], ...], evidence: str | None, arm: float | None) -> Model:
     model = build_full() if name == "full" else build_nad_core()
     if profile:
         model = apply_profile(model, **dict(profile))

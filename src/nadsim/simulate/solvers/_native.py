@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nadsim._files import cache_dir
 from nadsim.model import Model
 from nadsim.simulate._baseline import (
     ANDERSON_DEPTH,
@@ -57,15 +58,6 @@ __all__ = ["NativeSolver", "cache_dir", "default_threads", "load", "run_ranges"]
 _MARKER = "# --- END OF MODEL INTERFACE"
 _LOCK = threading.Lock()
 _MODULES: dict[str, ModuleType] = {}
-
-
-def cache_dir() -> Path:
-    """Where generated modules and Numba's machine code are kept."""
-    env = os.environ.get("NADSIM_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nadsim"
 
 
 def default_threads() -> int:
