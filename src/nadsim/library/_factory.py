@@ -62,19 +62,24 @@ def get_model(name: str = "full", *, profile: Mapping[str, float | None] | None 
 @lru_cache(maxsize=256)
 def _build(name: str, profile: tuple[tuple[str, float], ...], evidence: str | None, arm: float | None) -> Model:
     # models are immutable values, so a web server or a trial asking again for the same patient
-    # gets the same object without re-checking units and moieties; a fresh process gets the
-    # library's own models (no profile) from the disk store (library/_stored.py)
+    # gets the same object without re-checking units and moieties
     if profile:
-        return _assemble(name, profile, evidence, arm)
-    return stored(repr((name, evidence, arm)), lambda: _assemble(name, profile, evidence, arm))
-
-
-def _assemble(name: str, profile: tuple[tuple[str, float], ...], evidence: str | None, arm: float | None) -> Model:
-    model = build_full() if name == "full" else build_nad_core()
-    if profile:
-        model = apply_profile(model, **dict(profile))
-    if evidence is not None:
-        model = apply_evidence_filter(model, evidence)
+        model = apply_profile(_base(name, None), **dict(profile))
+        if evidence is not None:
+            model = apply_evidence_filter(model, evidence)
+    else:
+        model = _base(name, evidence)
     if arm is not None:
-        model = with_trial_arm(model, start_h=arm)
+        model = with_trial_arm(model, start_h=arm)  # new values only: nothing to re-check
     return model
+
+
+def _base(name: str, evidence: str | None) -> Model:
+    """The library's model, evidence-filtered: from the disk store in a fresh process (a handful
+    of entries: one per model and grade), built and checked otherwise."""
+
+    def build() -> Model:
+        model = build_full() if name == "full" else build_nad_core()
+        return model if evidence is None else apply_evidence_filter(model, evidence)
+
+    return stored(repr((name, evidence)), build)
